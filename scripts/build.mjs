@@ -1,0 +1,30 @@
+// Bundles the entry points with esbuild: dist/cli.mjs (the command line).
+// ESM bundles of CommonJS dependencies need `require`, hence the createRequire banner.
+import { build } from 'esbuild';
+import { chmod, rm } from 'node:fs/promises';
+
+const requireBanner = [
+  "import { createRequire as __labReconcilerCreateRequire } from 'node:module';",
+  'const require = __labReconcilerCreateRequire(import.meta.url);',
+].join('\n');
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  // One bundle runs on Node 20 (development) and Node 24 (the Lambda runtime).
+  target: 'node20',
+  sourcemap: 'linked',
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+await rm('dist', { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: { cli: 'src/cli.ts' },
+  outExtension: { '.js': '.mjs' },
+  outdir: 'dist',
+  banner: { js: `#!/usr/bin/env node\n${requireBanner}` },
+});
+await chmod('dist/cli.mjs', 0o755);

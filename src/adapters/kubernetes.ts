@@ -1,0 +1,235 @@
+/**
+ * The Kubernetes adapter: the Cluster port over `@kubernetes/client-node` 1.x. A handful of
+ * paginated list calls per namespace (never one call per Service), deletes with uid
+ * preconditions, bounded concurrency, and retries within a budget.
+ */
+import { Agent as HttpsAgent } from 'node:https';
+import {
+  ApiException,
+  AppsV1Api,
+  CoreV1Api,
+  DiscoveryV1Api,
+  KubeConfig,
+  NetworkingV1Api,
+  ServerConfiguration,
+  createConfiguration,
+} from '@kubernetes/client-node';
+import type { RequestContext, V1ObjectMeta } from '@kubernetes/client-node';
+import type { Cluster, DeletableKind, DeleteOutcome, Logger, NamespaceObservation, ResourceRecord } from '../ports.js';
+import { toEndpointSliceRecord, toRecord } from './records.js';
+import { silentLogger } from '../ports.js';
+import { Limiter } from '../core/pool.js';
+import { messageOf } from '../core/apply.js';
+import type { RetryPolicy, RetryVerdict } from './retry.js';
+import { DEFAULT_RETRY, parseRetryAfter, withRetry } from './retry.js';
+
+export interface KubernetesClusterOptions {
+  kubeConfig: KubeConfig;
+  /** Most requests in flight at once. */
+  concurrency: number;
+  /** Items per list page (`limit`). */
+  pageSize?: number;
+  retry?: RetryPolicy;
+  /** Each attempt is abandoned after this long. */
+  requestTimeoutMs?: number;
+  logger?: Logger;
+  description?: string;
+}
+
+interface Page<T> {
+  metadata?: { _continue?: string };
+  items: T[];
+}
+
+interface Apis {
+  apps: AppsV1Api;
+  core: CoreV1Api;
+  networking: NetworkingV1Api;
+  discovery: DiscoveryV1Api;
+}
+
+/** A Cluster backed by a live API server. */
+export class KubernetesCluster implements Cluster {
+  readonly description: string;
+  private readonly apis: Apis;
+  private readonly limiter: Limiter;
+  private readonly pageSize: number;
+  private readonly retry: RetryPolicy;
+  private readonly logger: Logger;
+
+  constructor(options: KubernetesClusterOptions) {
+    this.limiter = new Limiter(options.concurrency);
+    this.pageSize = options.pageSize ?? 500;
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.logger = options.logger ?? silentLogger;
+    this.apis = makeApis(options.kubeConfig, options.concurrency, options.requestTimeoutMs ?? 30_000);
+    this.description = options.description ?? `cluster ${options.kubeConfig.getCurrentCluster()?.server ?? '?'}`;
+  }
+
+  async observe(namespace: string): Promise<NamespaceObservation> {
+    const { apps, core, networking, discovery } = this.apis;
+    const list = <T extends { metadata?: V1ObjectMeta }>(what: string, call: (cont: string | undefined) => Promise<Page<T>>) =>
+      this.listAll(`${what} in namespace ${namespace}`, call);
+    const limit = this.pageSize;
+    // The five lists run side by side; each pages through its own kind in order.
+    const [deployments, services, ingresses, configMaps, slices] = await Promise.all([
+      list('Deployments', (_continue) => apps.listNamespacedDeployment({ namespace, limit, _continue })),
+      list('Services', (_continue) => core.listNamespacedService({ namespace, limit, _continue })),
+      list('Ingresses', (_continue) => networking.listNamespacedIngress({ namespace, limit, _continue })),
+      list('ConfigMaps', (_continue) => core.listNamespacedConfigMap({ namespace, limit, _continue })),
+      list('EndpointSlices', (_continue) => discovery.listNamespacedEndpointSlice({ namespace, limit, _continue })),
+    ]);
+    return {
+      namespace,
+      deployments: deployments.map((o) => toRecord('Deployment', namespace, o.metadata)),
+      services: services.map((o) => toRecord('Service', namespace, o.metadata)),
+      ingresses: ingresses.map((o) => toRecord('Ingress', namespace, o.metadata)),
+      configMaps: configMaps.map((o) => toRecord('ConfigMap', namespace, o.metadata)),
+      endpointSlices: slices.map((slice) => toEndpointSliceRecord(namespace, slice)),
+    };
+  }
+
+  /**
+   * Every page of one list. An expired `continue` token (410) restarts the list from the
+   * beginning, since mixing two snapshots could hide an object; any other failure rejects.
+   */
+  private async listAll<T>(what: string, call: (cont: string | undefined) => Promise<Page<T>>): Promise<T[]> {
+    for (let restart = 0; ; restart++) {
+      const items: T[] = [];
+      let cont: string | undefined;
+      try {
+        do {
+          const page = await this.request(`list ${what}`, () => call(cont));
+          for (const item of page.items) items.push(item);
+          cont = page.metadata?._continue || undefined;
+        } while (cont);
+        return items;
+      } catch (error) {
+        if (error instanceof ApiException && error.code === 410 && cont !== undefined && restart < 2) {
+          this.logger.warn(`Restarted the list of ${what}: its continue token expired`);
+          continue;
+        }
+        throw new Error(`Failed to list ${what}: ${describeError(error)}`, { cause: error });
+      }
+    }
+  }
+
+  async delete(resource: ResourceRecord, { dryRun }: { dryRun: boolean }): Promise<DeleteOutcome> {
+    const { namespace, name, uid } = resource;
+    const kind = resource.kind as DeletableKind;
+    const params = { namespace, name, dryRun: dryRun ? 'All' : undefined, body: { preconditions: { uid } } };
+    const { core, networking } = this.apis;
+    const send: Record<DeletableKind, () => Promise<unknown>> = {
+      Service: () => core.deleteNamespacedService(params),
+      Ingress: () => networking.deleteNamespacedIngress(params),
+      ConfigMap: () => core.deleteNamespacedConfigMap(params),
+    };
+    if (!(kind in send)) throw new Error(`Refused to delete ${resource.kind} ${namespace}/${name}: only Services, Ingresses and ConfigMaps are deleted`);
+    try {
+      await this.request(`delete ${kind} ${namespace}/${name}`, send[kind]);
+      return 'deleted';
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return 'gone';
+      if (error instanceof ApiException && error.code === 409) return 'conflict';
+      throw new Error(`${describeError(error)}`, { cause: error });
+    }
+  }
+
+  async deploymentExists(namespace: string, name: string): Promise<boolean> {
+    try {
+      await this.request(`read Deployment ${namespace}/${name}`, () => this.apis.apps.readNamespacedDeployment({ namespace, name }));
+      return true;
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return false;
+      throw new Error(describeError(error), { cause: error });
+    }
+  }
+
+  /** One request: a place under the concurrency limit for each attempt, retried as the policy says. */
+  private request<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return withRetry(() => this.limiter.run(call), {
+      policy: this.retry,
+      classify,
+      onRetry: (error, attempt, delayMs) =>
+        this.logger.warn(`Retrying ${what} in ${delayMs} ms after attempt ${attempt}: ${describeError(error)}`),
+    });
+  }
+}
+
+/** 429, 5xx and failures to connect are worth another try; everything else is an answer. */
+export function classify(error: unknown): RetryVerdict {
+  if (error instanceof ApiException) {
+    const code = error.code;
+    if (code === 429 || (code >= 500 && code !== 501)) {
+      return { retryable: true, retryAfterMs: parseRetryAfter(headerOf(error.headers, 'retry-after')) };
+    }
+    return { retryable: false };
+  }
+  // node-fetch's FetchError (type 'system': refused, reset, DNS) and AbortError (our timeout).
+  const name = (error as { name?: string; type?: string })?.name;
+  const type = (error as { type?: string })?.type;
+  return { retryable: name === 'AbortError' || name === 'FetchError' || type === 'system' || type === 'aborted' };
+}
+
+function headerOf(headers: Record<string, string> | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;
+  return undefined;
+}
+
+/** An operator-readable account of an API failure: the code, the reason and the Status message. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiException) {
+    const status = parseStatus(error.body);
+    const detail = status?.message ?? (error.code === 401 ? 'Unauthorized: the credentials were rejected' : undefined);
+    return `HTTP ${error.code}${status?.reason ? ` ${status.reason}` : ''}${detail ? `: ${detail}` : ''}`;
+  }
+  if ((error as { name?: string })?.name === 'AbortError') return 'the request timed out';
+  return messageOf(error);
+}
+
+function parseStatus(body: unknown): { message?: string; reason?: string } | undefined {
+  if (typeof body === 'string') {
+    try {
+      return JSON.parse(body) as { message?: string; reason?: string };
+    } catch {
+      return body.trim() ? { message: body.trim().slice(0, 300) } : undefined;
+    }
+  }
+  return body && typeof body === 'object' ? (body as { message?: string; reason?: string }) : undefined;
+}
+
+/**
+ * API clients that share one keep-alive agent (client-node makes a new agent, so a new TLS
+ * handshake, per request) and abandon an attempt after `timeoutMs`.
+ */
+function makeApis(kc: KubeConfig, concurrency: number, timeoutMs: number): Apis {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('The kubeconfig has no current cluster');
+  let shared: HttpsAgent | undefined;
+  const configuration = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kc },
+    promiseMiddleware: [
+      {
+        pre: async (context: RequestContext) => {
+          const agent = context.getAgent();
+          // Only a plain https.Agent is swapped: proxies keep what client-node built.
+          if (agent instanceof HttpsAgent && agent.constructor === HttpsAgent) {
+            shared ??= new HttpsAgent({ ...agent.options, keepAlive: true, maxSockets: concurrency });
+            context.setAgent(shared);
+          }
+          context.setSignal(AbortSignal.timeout(timeoutMs));
+          return context;
+        },
+        post: async (response) => response,
+      },
+    ],
+  });
+  return {
+    apps: new AppsV1Api(configuration),
+    core: new CoreV1Api(configuration),
+    networking: new NetworkingV1Api(configuration),
+    discovery: new DiscoveryV1Api(configuration),
+  };
+}

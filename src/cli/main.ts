@@ -1,0 +1,204 @@
+/**
+ * The command line: `lab-reconciler plan` (never deletes) and `lab-reconciler apply`, on the
+ * same core as the Lambda. `main` takes its arguments, environment and streams as
+ * parameters and returns the exit status, so it is tested in-process.
+ */
+import { parseArgs } from 'node:util';
+import type { Config, Given, Variable } from '../config.js';
+import { ConfigError, loadConfig } from '../config.js';
+import { messageOf } from '../core/apply.js';
+import type { Cluster, Clock, SessionStore } from '../ports.js';
+import { systemClock } from '../ports.js';
+import { reconcile } from '../reconcile.js';
+import type { RunSettings } from '../reconcile.js';
+import type { Summary } from '../core/report.js';
+import { KubernetesCluster } from '../adapters/kubernetes.js';
+import { loadInCluster, loadKubeconfig } from '../adapters/kubeconfig.js';
+import { SnapshotCluster } from '../adapters/snapshot.js';
+import { UpstashSessionStore, createUpstashClient } from '../adapters/upstash.js';
+import { terminalLogger } from './logger.js';
+import type { Writable } from './logger.js';
+import { renderTable } from './table.js';
+
+export const USAGE = `Usage: lab-reconciler <plan|apply> [options]
+
+Finds lab sessions whose Deployment is gone (orphaned Services, Ingresses, ConfigMaps and
+session keys) and cleans them up safely.
+
+Commands:
+  plan                  show what would be cleaned and why; never deletes (deletes are sent
+                        with dryRun=All to a live cluster, so permissions are proven)
+  apply                 clean the orphaned sessions (RECONCILIATION_DRY_RUN=true still holds)
+
+Options:
+  --namespaces a,b      narrow the allowlist (RECONCILIATION_NAMESPACES) to these namespaces
+  --kubeconfig PATH     kubeconfig file (default: KUBECONFIG, then ~/.kube/config)
+  --context NAME        kubeconfig context (default: its current-context)
+  --snapshot FILE       plan only: read the cluster from a dump made with
+                        kubectl get deploy,svc,ingress,cm,endpointslices -A -o json
+  --now TIME            with --snapshot: judge ages as of this ISO 8601 time (default: now)
+  --output table|json   table (default) for people, json for the run's summary
+  --min-age SECONDS     grace period on resources' age (RECONCILIATION_MIN_AGE_SECONDS)
+  --confirm-seconds S   how long a session must have been seen orphaned (RECONCILIATION_CONFIRM_SECONDS)
+  --max-deletions N     most sessions cleaned in one run (RECONCILIATION_MAX_DELETIONS)
+  -h, --help            show this help
+
+Environment: the RECONCILIATION_*, SESSION_KEY_PREFIX, K8S_MODE, KUBECONFIG and
+UPSTASH_REDIS_REST_* variables of the README. Flags override variables.
+
+Exit status: 0 when the run's status is ok, disabled or locked; 1 otherwise; 2 for bad usage.
+`;
+
+export interface CliIo {
+  stdout: Writable;
+  stderr: Writable;
+  env: Readonly<Record<string, string | undefined>>;
+  clock?: Clock;
+}
+
+/** Flags that override a variable, and the variable each overrides. */
+const FLAG_VARIABLES: Readonly<Record<string, Variable>> = {
+  'min-age': 'RECONCILIATION_MIN_AGE_SECONDS',
+  'confirm-seconds': 'RECONCILIATION_CONFIRM_SECONDS',
+  'max-deletions': 'RECONCILIATION_MAX_DELETIONS',
+  kubeconfig: 'KUBECONFIG',
+};
+
+/** Bad usage: exit status 2. */
+class UsageError extends Error {}
+
+type Flags = Record<string, string | boolean | undefined>;
+
+function parse(argv: readonly string[]): { command: 'plan' | 'apply' | undefined; flags: Flags } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        namespaces: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        snapshot: { type: 'string' },
+        now: { type: 'string' },
+        output: { type: 'string' },
+        'min-age': { type: 'string' },
+        'confirm-seconds': { type: 'string' },
+        'max-deletions': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(messageOf(error));
+  }
+  const flags = parsed.values as Flags;
+  if (flags.help) return { command: undefined, flags };
+  const [command, ...extra] = parsed.positionals;
+  if (command !== 'plan' && command !== 'apply') {
+    throw new UsageError(command === undefined ? 'a command is required: plan or apply' : `unknown command ${JSON.stringify(command)}: use plan or apply`);
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  return { command, flags };
+}
+
+/** Runs the command line; resolves to the exit status. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const { command, flags } = parse(argv);
+    if (!command) {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    return await run(command, flags, io);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      io.stderr.write(`lab-reconciler: ${error.message}\n`);
+      if (error instanceof UsageError) io.stderr.write('Run lab-reconciler --help for usage.\n');
+      return 2;
+    }
+    io.stderr.write(`lab-reconciler: ${messageOf(error)}\n`);
+    return 1;
+  }
+}
+
+async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<number> {
+  const output = (flags.output as string | undefined) ?? 'table';
+  if (output !== 'table' && output !== 'json') throw new ConfigError('--output', `must be table or json, got ${JSON.stringify(output)}`);
+  const snapshot = flags.snapshot as string | undefined;
+  if (snapshot !== undefined && command !== 'plan') throw new ConfigError('--snapshot', 'works with plan only: a snapshot cannot be cleaned');
+  if (flags.now !== undefined && snapshot === undefined) throw new ConfigError('--now', 'works with --snapshot only');
+  const clock = clockFrom(flags.now as string | undefined) ?? io.clock ?? systemClock;
+
+  const overrides: Partial<Record<Variable, Given>> = {};
+  for (const [flag, variable] of Object.entries(FLAG_VARIABLES)) {
+    const value = flags[flag];
+    if (typeof value === 'string') overrides[variable] = { value, source: `--${flag}` };
+  }
+  const context = flags.context as string | undefined;
+  const config = loadConfig({ env: io.env, overrides, defaultMode: 'kubeconfig', ...(context !== undefined ? { context } : {}) });
+  const settings: RunSettings = { ...config, namespaces: narrow(config.namespaces, flags.namespaces as string | undefined) };
+  if (command === 'plan') settings.dryRun = true;
+
+  // Everything that can be wrong with the configuration is found before any request.
+  const cluster = snapshot !== undefined ? SnapshotCluster.fromFile(snapshot) : liveCluster(config, flags, io);
+  const store = snapshot !== undefined ? undefined : sessionStore(config);
+  const logger = terminalLogger(io.stderr);
+  if (snapshot !== undefined && config.upstash) {
+    logger.info('Read the cluster from a snapshot; the session store is not used');
+  }
+
+  logger.info(`Reconciling ${settings.namespaces.join(', ')} on ${cluster.description}${settings.dryRun ? ' (dry run)' : ''}`);
+  const summary = await reconcile(settings, { cluster, store, logger, clock });
+  io.stdout.write(output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : renderTable(summary, { command, source: cluster.description }));
+  return exitStatus(summary);
+}
+
+/** 0 for ok, disabled and locked; 1 for anything else. */
+export function exitStatus(summary: Pick<Summary, 'status'>): number {
+  return summary.status === 'ok' || summary.status === 'disabled' || summary.status === 'locked' ? 0 : 1;
+}
+
+function clockFrom(now: string | undefined): Clock | undefined {
+  if (now === undefined) return undefined;
+  const time = Date.parse(now);
+  if (Number.isNaN(time)) throw new ConfigError('--now', `must be an ISO 8601 time such as 2026-11-26T12:00:00Z, got ${JSON.stringify(now)}`);
+  return { now: () => time };
+}
+
+/** `--namespaces` may only narrow the allowlist, never widen it. */
+function narrow(allowlist: string[], requested: string | undefined): string[] {
+  if (requested === undefined) return allowlist;
+  const names = [...new Set(requested.split(',').map((n) => n.trim()).filter((n) => n !== ''))];
+  if (names.length === 0) throw new ConfigError('--namespaces', 'must name at least one namespace');
+  const outside = names.filter((n) => !allowlist.includes(n));
+  if (outside.length > 0) {
+    throw new ConfigError('--namespaces', `${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} not in the allowlist RECONCILIATION_NAMESPACES (${allowlist.join(', ')})`);
+  }
+  return names;
+}
+
+function liveCluster(config: Config, flags: Flags, io: CliIo): Cluster {
+  if (config.k8sMode === 'eks') {
+    throw new ConfigError('K8S_MODE', 'eks is the Lambda\'s mode; on the command line use kubeconfig (with a kubeconfig whose user runs aws eks get-token) or in-cluster');
+  }
+  const kubeConfig =
+    config.k8sMode === 'in-cluster'
+      ? loadInCluster(io.env)
+      : loadKubeconfig({ path: config.kubeconfigPath, pathSetting: typeof flags.kubeconfig === 'string' ? '--kubeconfig' : 'KUBECONFIG', context: config.kubeContext });
+  const name = config.k8sMode === 'in-cluster' ? 'in-cluster' : kubeConfig.getCurrentContext();
+  return new KubernetesCluster({
+    kubeConfig,
+    concurrency: config.concurrency,
+    logger: terminalLogger(io.stderr),
+    description: `context ${name} (${kubeConfig.getCurrentCluster()?.server})`,
+  });
+}
+
+function sessionStore(config: Config): SessionStore | undefined {
+  if (!config.upstash) return undefined;
+  if (!config.upstash.token) {
+    throw new ConfigError('UPSTASH_REDIS_REST_TOKEN_PARAMETER', 'is read by the Lambda only; on the command line set UPSTASH_REDIS_REST_TOKEN');
+  }
+  return new UpstashSessionStore(createUpstashClient({ url: config.upstash.url, token: config.upstash.token }), config.sessionKeyPrefix);
+}

@@ -1,0 +1,80 @@
+/**
+ * The command line's default output: per namespace, then each session's action and reason.
+ * Pure: a summary in, text out.
+ */
+import type { Summary } from '../core/report.js';
+
+/** Left-aligned columns; numbers are right-aligned. */
+function columns(rows: string[][], numeric: ReadonlySet<number> = new Set()): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : i === row.length - 1 ? cell : cell.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export interface TableContext {
+  command: 'plan' | 'apply';
+  /** Where the cluster was read from. */
+  source: string;
+}
+
+/** Renders a summary for a person. */
+export function renderTable(summary: Summary, { command, source }: TableContext): string {
+  const out: string[] = [];
+  const mode = summary.dryRun ? 'dry run: nothing was deleted' : 'deletions were made';
+  out.push(`lab-reconciler ${command} on ${source} (${mode})`);
+  out.push(`status: ${summary.status}   started ${summary.startedAt}   took ${summary.durationMs} ms`);
+
+  if (summary.namespaces.length > 0) {
+    const cleanedHeader = summary.dryRun ? 'WOULD CLEAN' : 'CLEANED';
+    const rows = [['NAMESPACE', 'SERVICES', 'ORPHANED', cleanedHeader, 'SPARED', 'ERRORS', 'NOTE']];
+    for (const ns of summary.namespaces) {
+      const wouldClean = summary.sessions.filter((s) => s.namespace === ns.namespace && s.action === 'would-clean').length;
+      rows.push([
+        ns.namespace,
+        String(ns.servicesChecked),
+        String(ns.orphanedFound),
+        String(summary.dryRun ? wouldClean : ns.cleanedUp),
+        String(ns.spared),
+        String(ns.errors),
+        ns.error ? `not reconciled: ${ns.error}` : '',
+      ]);
+    }
+    const t = summary.totals;
+    const wouldCleanTotal = summary.sessions.filter((s) => s.action === 'would-clean').length;
+    rows.push(['TOTAL', String(t.servicesChecked), String(t.orphanedFound), String(summary.dryRun ? wouldCleanTotal : t.cleanedUp), String(t.spared), String(t.errors), '']);
+    out.push('', columns(rows, new Set([1, 2, 3, 4, 5])));
+  }
+
+  if (summary.sessions.length > 0) {
+    const rows = [['NAMESPACE', 'LAB', 'SESSION', 'ACTION', 'REASON', 'RESOURCES']];
+    for (const s of summary.sessions) {
+      const detail = s.error ? `${s.resources.join(', ')}  (${s.error})` : s.resources.join(', ');
+      rows.push([s.namespace, s.labType, s.sessionId, s.action, s.reason, detail]);
+    }
+    out.push('', 'Orphaned sessions (a Service, Ingress or ConfigMap without its Deployment):', columns(rows));
+  } else if (summary.namespaces.length > 0) {
+    out.push('', 'No orphaned sessions.');
+  }
+
+  if (!summary.dryRun) {
+    out.push('', `Deleted ${summary.totals.resourcesDeleted} resources and ${summary.totals.sessionKeysDeleted} session keys.`);
+  }
+  if (summary.warnings.length > 0) {
+    out.push('', 'Warnings:', ...summary.warnings.map((w) => `  - ${w}`));
+  }
+  out.push('', REASONS);
+  return out.join('\n') + '\n';
+}
+
+const REASONS = [
+  'Reasons: no-deployment = cleaned or to be cleaned; has-endpoints = a Service still has ready endpoints (look at it);',
+  '  too-young = a resource is younger than RECONCILIATION_MIN_AGE_SECONDS; unconfirmed = not yet seen orphaned for',
+  '  RECONCILIATION_CONFIRM_SECONDS; keep-annotation = lab-reconciler/keep: "true"; cap-exceeded = more sessions to clean',
+  '  than RECONCILIATION_MAX_DELETIONS, so none was cleaned.',
+].join('\n');

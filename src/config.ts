@@ -1,0 +1,243 @@
+/**
+ * Configuration: environment variables (and command-line overrides) → a validated Config.
+ * This is the only module that knows the variables' names and defaults, and the only
+ * reader of the environment (callers pass `process.env` in). A bad value is a ConfigError
+ * naming the variable or flag, raised before anything is listed or deleted.
+ */
+
+export type K8sMode = 'eks' | 'kubeconfig' | 'in-cluster';
+export const K8S_MODES: readonly K8sMode[] = ['eks', 'kubeconfig', 'in-cluster'];
+
+export interface UpstashSettings {
+  url: string;
+  /** The token itself, or undefined when it is to be read from SSM (`tokenParameter`). */
+  token: string | undefined;
+  tokenParameter: string | undefined;
+}
+
+/** The validated configuration of a run. */
+export interface Config {
+  enabled: boolean;
+  namespaces: string[];
+  dryRun: boolean;
+  minAgeSeconds: number;
+  confirmSeconds: number;
+  maxDeletions: number;
+  concurrency: number;
+  intervalSeconds: number;
+  sessionKeyPrefix: string;
+  k8sMode: K8sMode;
+  eksClusterName: string | undefined;
+  awsRegion: string | undefined;
+  kubeconfigPath: string | undefined;
+  kubeContext: string | undefined;
+  upstash: UpstashSettings | undefined;
+  metricsNamespace: string;
+}
+
+/** A configuration value that cannot be used; `setting` names the variable or flag. */
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`${setting}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** One value as given, with where it came from (a variable, or a flag that overrides it). */
+export interface Given {
+  value: string;
+  /** What to name in an error: the variable, or the flag such as `--min-age`. */
+  source: string;
+}
+
+/** The defaults of the contract, declared once. */
+export const DEFAULTS = {
+  RECONCILIATION_ENABLED: 'true',
+  RECONCILIATION_NAMESPACES: 'jupyter-lab,ubuntu-lab,vscode-lab,postgresql-lab',
+  RECONCILIATION_DRY_RUN: 'false',
+  RECONCILIATION_MIN_AGE_SECONDS: '300',
+  RECONCILIATION_CONFIRM_SECONDS: '240',
+  RECONCILIATION_MAX_DELETIONS: '50',
+  RECONCILIATION_CONCURRENCY: '8',
+  RECONCILIATION_INTERVAL: '300',
+  SESSION_KEY_PREFIX: 'lab_session:',
+  METRICS_NAMESPACE: 'LabReconciler',
+} as const;
+
+/** Every variable the reconciler reads. */
+export const VARIABLES = [
+  ...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]),
+  'K8S_MODE',
+  'EKS_CLUSTER_NAME',
+  'AWS_REGION',
+  'KUBECONFIG',
+  'UPSTASH_REDIS_REST_URL',
+  'UPSTASH_REDIS_REST_TOKEN',
+  'UPSTASH_REDIS_REST_TOKEN_PARAMETER',
+] as const;
+export type Variable = (typeof VARIABLES)[number];
+
+export interface LoadOptions {
+  /** The environment, usually `process.env`. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Values that override the environment, such as command-line flags. */
+  overrides?: Partial<Record<Variable, Given>>;
+  /** `eks` in the Lambda, `kubeconfig` on the command line. */
+  defaultMode: K8sMode;
+  /** The kubeconfig context (`--context`); the command line's only, no variable. */
+  context?: string;
+}
+
+/** Reads and validates the whole configuration; throws ConfigError on the first bad value. */
+export function loadConfig(options: LoadOptions): Config {
+  const read = reader(options);
+  const k8sMode = parseMode(read('K8S_MODE') ?? { value: options.defaultMode, source: 'K8S_MODE' });
+  const config: Config = {
+    enabled: parseBoolean(read('RECONCILIATION_ENABLED')),
+    namespaces: parseNamespaces(read('RECONCILIATION_NAMESPACES')),
+    dryRun: parseBoolean(read('RECONCILIATION_DRY_RUN')),
+    minAgeSeconds: parseInteger(read('RECONCILIATION_MIN_AGE_SECONDS'), 0, 30 * 86_400),
+    confirmSeconds: parseInteger(read('RECONCILIATION_CONFIRM_SECONDS'), 0, 30 * 86_400),
+    maxDeletions: parseInteger(read('RECONCILIATION_MAX_DELETIONS'), 1, 100_000),
+    concurrency: parseInteger(read('RECONCILIATION_CONCURRENCY'), 1, 64),
+    intervalSeconds: parseInteger(read('RECONCILIATION_INTERVAL'), 60, 86_400),
+    sessionKeyPrefix: parseToken(read('SESSION_KEY_PREFIX')),
+    k8sMode,
+    eksClusterName: optionalToken(read('EKS_CLUSTER_NAME')),
+    awsRegion: optionalToken(read('AWS_REGION')),
+    kubeconfigPath: optionalToken(read('KUBECONFIG')),
+    kubeContext: optionalToken(options.context === undefined ? undefined : { value: options.context, source: '--context' }),
+    upstash: parseUpstash(read),
+    metricsNamespace: parseToken(read('METRICS_NAMESPACE')),
+  };
+  if (config.intervalSeconds % 60 !== 0) {
+    throw new ConfigError(sourceOf(read, 'RECONCILIATION_INTERVAL'), `must be a whole number of minutes (a multiple of 60), got ${config.intervalSeconds}`);
+  }
+  if (k8sMode === 'eks') {
+    if (!config.eksClusterName) throw new ConfigError('EKS_CLUSTER_NAME', 'is required when K8S_MODE is eks');
+    if (!config.awsRegion) throw new ConfigError('AWS_REGION', 'is required when K8S_MODE is eks');
+  }
+  return config;
+}
+
+type Read = (name: Variable) => Given | undefined;
+
+/** Overrides first, then the environment, then the contract's default; blank counts as unset only for optional values. */
+function reader({ env, overrides }: LoadOptions): Read {
+  return (name) => {
+    const override = overrides?.[name];
+    if (override !== undefined) return override;
+    const value = env[name];
+    if (value !== undefined) return { value, source: name };
+    const fallback = (DEFAULTS as Record<string, string>)[name];
+    return fallback === undefined ? undefined : { value: fallback, source: name };
+  };
+}
+
+function sourceOf(read: Read, name: Variable): string {
+  return read(name)?.source ?? name;
+}
+
+function required(given: Given | undefined): Given {
+  // Only variables with a default reach here, so `given` is always set; keep the check honest.
+  if (!given) throw new Error('internal: a required setting has no default');
+  return given;
+}
+
+function show(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+}
+
+/** `true` or `false`, in any case, and nothing else: a typo must not silently mean false. */
+export function parseBoolean(given: Given | undefined): boolean {
+  const { value, source } = required(given);
+  const normalized = value.trim().toLowerCase();
+  if (normalized === 'true') return true;
+  if (normalized === 'false') return false;
+  throw new ConfigError(source, `must be true or false, got ${show(value)}`);
+}
+
+/** A whole number within [min, max]. */
+export function parseInteger(given: Given | undefined, min: number, max: number): number {
+  const { value, source } = required(given);
+  const text = value.trim();
+  if (!/^-?\d+$/.test(text)) {
+    throw new ConfigError(source, `must be a whole number from ${min} to ${max}, got ${show(value)}`);
+  }
+  const number = Number(text);
+  if (!Number.isSafeInteger(number) || number < min || number > max) {
+    throw new ConfigError(source, `must be a whole number from ${min} to ${max}, got ${show(value)}`);
+  }
+  return number;
+}
+
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A comma-separated list of Kubernetes namespace names (DNS-1123 labels), at least one. */
+export function parseNamespaces(given: Given | undefined): string[] {
+  const { value, source } = required(given);
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  if (names.length === 0) throw new ConfigError(source, 'must name at least one namespace');
+  for (const name of names) {
+    if (name.length > 63 || !NAMESPACE_NAME.test(name)) {
+      throw new ConfigError(source, `${show(name)} is not a valid namespace name (lowercase letters, digits and '-', at most 63)`);
+    }
+  }
+  return [...new Set(names)];
+}
+
+function parseMode(given: Given): K8sMode {
+  const value = given.value.trim();
+  if ((K8S_MODES as readonly string[]).includes(value)) return value as K8sMode;
+  throw new ConfigError(given.source, `must be one of ${K8S_MODES.join(', ')}, got ${show(given.value)}`);
+}
+
+/** A non-empty value without white space. */
+function parseToken(given: Given | undefined): string {
+  const { value, source } = required(given);
+  if (value === '' || /\s/.test(value)) {
+    throw new ConfigError(source, `must be non-empty and without spaces, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** Unset or empty is undefined; anything else must be a plain token. */
+function optionalToken(given: Given | undefined): string | undefined {
+  if (!given || given.value.trim() === '') return undefined;
+  return parseToken({ value: given.value.trim(), source: given.source });
+}
+
+function parseUpstash(read: Read): UpstashSettings | undefined {
+  const url = optionalToken(read('UPSTASH_REDIS_REST_URL'));
+  const token = optionalToken(read('UPSTASH_REDIS_REST_TOKEN'));
+  const tokenParameter = optionalToken(read('UPSTASH_REDIS_REST_TOKEN_PARAMETER'));
+  if (!url) {
+    if (token || tokenParameter) {
+      const which = token ? 'UPSTASH_REDIS_REST_TOKEN' : 'UPSTASH_REDIS_REST_TOKEN_PARAMETER';
+      throw new ConfigError('UPSTASH_REDIS_REST_URL', `is required when ${which} is set`);
+    }
+    return undefined;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError('UPSTASH_REDIS_REST_URL', `must be an http(s) URL, got ${show(url)}`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new ConfigError('UPSTASH_REDIS_REST_URL', `must be an http(s) URL, got ${show(url)}`);
+  }
+  if (!token && !tokenParameter) {
+    throw new ConfigError('UPSTASH_REDIS_REST_TOKEN', 'is required when UPSTASH_REDIS_REST_URL is set (or set UPSTASH_REDIS_REST_TOKEN_PARAMETER)');
+  }
+  if (token && tokenParameter) {
+    throw new ConfigError('UPSTASH_REDIS_REST_TOKEN_PARAMETER', 'cannot be set together with UPSTASH_REDIS_REST_TOKEN: choose one');
+  }
+  return { url, token, tokenParameter };
+}

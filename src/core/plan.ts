@@ -1,0 +1,188 @@
+/**
+ * The plan: pure functions from what was observed (and the sightings) to a decision per
+ * session. No I/O, no clock: `now` is a parameter, so every decision can be replayed.
+ */
+import type { NamespaceObservation, ResourceRecord } from '../ports.js';
+import { parseName, sessionKeyOf } from './naming.js';
+
+/** Why an orphaned session was not cleaned. */
+export type SpareReason = 'keep-annotation' | 'has-endpoints' | 'too-young' | 'unconfirmed' | 'cap-exceeded';
+
+/** An orphaned session: Services, Ingresses or ConfigMaps with no Deployment. */
+export interface OrphanSession {
+  namespace: string;
+  labType: string;
+  sessionId: string;
+  /** Its resources, Ingresses first (they route traffic), then Services, then ConfigMaps. */
+  resources: ResourceRecord[];
+  /** Whether any of its Services has a ready endpoint in an EndpointSlice. */
+  hasReadyEndpoints: boolean;
+}
+
+/** What one namespace holds, as the plan sees it. */
+export interface NamespaceFindings {
+  namespace: string;
+  servicesChecked: number;
+  orphans: OrphanSession[];
+  /** Session ids that have a Deployment here: alive, whatever else is true. */
+  liveSessionIds: Set<string>;
+}
+
+const DELETE_ORDER = { Ingress: 0, Service: 1, ConfigMap: 2, Deployment: 3 } as const;
+
+interface Group {
+  labType: string;
+  sessionId: string;
+  live: boolean;
+  resources: ResourceRecord[];
+}
+
+/** Groups a namespace's resources by session and finds the sessions without a Deployment. */
+export function findOrphans(observation: NamespaceObservation): NamespaceFindings {
+  const { namespace } = observation;
+  const groups = new Map<string, Group>();
+  const groupOf = (resource: ResourceRecord): Group | undefined => {
+    // A record from another namespace is never acted on here, whatever its name says.
+    if (resource.namespace !== namespace) return undefined;
+    const name = parseName(resource.kind, resource.name);
+    if (!name) return undefined;
+    const key = sessionKeyOf(name);
+    let group = groups.get(key);
+    if (!group) {
+      group = { ...name, live: false, resources: [] };
+      groups.set(key, group);
+    }
+    return group;
+  };
+  for (const deployment of observation.deployments) {
+    const group = groupOf(deployment);
+    if (group) group.live = true;
+  }
+  for (const resource of [...observation.services, ...observation.ingresses, ...observation.configMaps]) {
+    groupOf(resource)?.resources.push(resource);
+  }
+
+  const ready = servicesWithReadyEndpoints(observation);
+  const orphans: OrphanSession[] = [];
+  const liveSessionIds = new Set<string>();
+  for (const group of groups.values()) {
+    if (group.live) {
+      liveSessionIds.add(group.sessionId);
+      continue;
+    }
+    if (group.resources.length === 0) continue;
+    group.resources.sort((a, b) => DELETE_ORDER[a.kind] - DELETE_ORDER[b.kind] || a.name.localeCompare(b.name));
+    orphans.push({
+      namespace,
+      labType: group.labType,
+      sessionId: group.sessionId,
+      resources: group.resources,
+      hasReadyEndpoints: group.resources.some((r) => r.kind === 'Service' && ready.has(r.name)),
+    });
+  }
+  orphans.sort((a, b) => a.labType.localeCompare(b.labType) || a.sessionId.localeCompare(b.sessionId));
+  return { namespace, servicesChecked: observation.services.length, orphans, liveSessionIds };
+}
+
+function servicesWithReadyEndpoints(observation: NamespaceObservation): Set<string> {
+  const ready = new Set<string>();
+  for (const slice of observation.endpointSlices) {
+    if (slice.namespace === observation.namespace && slice.serviceName && slice.readyEndpoints > 0) {
+      ready.add(slice.serviceName);
+    }
+  }
+  return ready;
+}
+
+/** The settings the decisions depend on. */
+export interface PlanSettings {
+  minAgeSeconds: number;
+  confirmSeconds: number;
+  maxDeletions: number;
+}
+
+/** First sightings per namespace, then per session id (epoch ms). */
+export type Sightings = ReadonlyMap<string, ReadonlyMap<string, number>>;
+
+export interface PlanInput {
+  findings: readonly NamespaceFindings[];
+  /** Undefined when there is no session store: confirmation then acts as 0. */
+  sightings: Sightings | undefined;
+  settings: PlanSettings;
+  now: number;
+}
+
+/** The decision on one orphaned session. */
+export interface SessionDecision {
+  orphan: OrphanSession;
+  action: 'clean' | 'spare';
+  /** `no-deployment` for a session to clean; otherwise why it was spared. */
+  reason: 'no-deployment' | SpareReason;
+  /** When it was first seen orphaned, if known. */
+  firstSeenAt: number | undefined;
+  /**
+   * Whether its session key may be deleted once its resources are gone: not when the same
+   * session id is alive in another observed namespace or lab type, since the key is shared.
+   */
+  mayDeleteSessionKey: boolean;
+}
+
+export interface Plan {
+  decisions: SessionDecision[];
+  /** More sessions to clean than `maxDeletions`: none is cleaned (the circuit breaker). */
+  aborted: boolean;
+  /** Whether sightings were used; false when confirmation acted as 0. */
+  confirmationActive: boolean;
+}
+
+/** Decides, for every orphaned session, whether it is cleaned or spared and why. */
+export function decide({ findings, sightings, settings, now }: PlanInput): Plan {
+  const liveAnywhere = new Set<string>();
+  for (const namespace of findings) for (const id of namespace.liveSessionIds) liveAnywhere.add(id);
+  const confirmationActive = sightings !== undefined && settings.confirmSeconds > 0;
+
+  const decisions: SessionDecision[] = [];
+  for (const namespace of findings) {
+    const seen = sightings?.get(namespace.namespace);
+    for (const orphan of namespace.orphans) {
+      const firstSeenAt = seen?.get(orphan.sessionId);
+      const reason = spareReason(orphan, firstSeenAt, confirmationActive, settings, now);
+      decisions.push({
+        orphan,
+        action: reason ? 'spare' : 'clean',
+        reason: reason ?? 'no-deployment',
+        firstSeenAt,
+        mayDeleteSessionKey: !liveAnywhere.has(orphan.sessionId),
+      });
+    }
+  }
+
+  const toClean = decisions.filter((d) => d.action === 'clean');
+  const aborted = toClean.length > settings.maxDeletions;
+  if (aborted) {
+    for (const decision of toClean) {
+      decision.action = 'spare';
+      decision.reason = 'cap-exceeded';
+    }
+  }
+  return { decisions, aborted, confirmationActive };
+}
+
+/** The first reason that spares a session, in order of how much a person should know it. */
+function spareReason(
+  orphan: OrphanSession,
+  firstSeenAt: number | undefined,
+  confirmationActive: boolean,
+  settings: PlanSettings,
+  now: number,
+): SpareReason | undefined {
+  if (orphan.resources.some((r) => r.keep)) return 'keep-annotation';
+  if (orphan.hasReadyEndpoints) return 'has-endpoints';
+  const oldEnough = now - settings.minAgeSeconds * 1000;
+  // A resource without a creation time has no proven age: it counts as too young.
+  if (orphan.resources.some((r) => r.createdAt === undefined || r.createdAt > oldEnough)) return 'too-young';
+  if (confirmationActive && (firstSeenAt === undefined || now - firstSeenAt < settings.confirmSeconds * 1000)) {
+    return 'unconfirmed';
+  }
+  return undefined;
+}

@@ -1,0 +1,217 @@
+/**
+ * Reporting: outcomes → the contract's summary, and the summary → metric values. Pure.
+ */
+import type { SessionKeyOutcome, SessionOutcome } from './apply.js';
+import type { NamespaceFindings } from './plan.js';
+
+export type RunStatus = 'ok' | 'partial' | 'failed' | 'aborted' | 'disabled' | 'locked';
+
+export interface Totals {
+  namespacesChecked: number;
+  servicesChecked: number;
+  orphanedFound: number;
+  cleanedUp: number;
+  spared: number;
+  resourcesDeleted: number;
+  sessionKeysDeleted: number;
+  errors: number;
+}
+
+export interface NamespaceSummary {
+  namespace: string;
+  servicesChecked: number;
+  orphanedFound: number;
+  cleanedUp: number;
+  spared: number;
+  errors: number;
+  /** Why the namespace was not reconciled, when it was not. */
+  error?: string;
+}
+
+export interface SessionSummary {
+  namespace: string;
+  labType: string;
+  sessionId: string;
+  action: SessionOutcome['action'];
+  reason: string;
+  resources: string[];
+  /** What became of its session key, once it was acted on. */
+  sessionKey?: SessionKeyOutcome;
+  /** What went wrong, for a failed session. */
+  error?: string;
+}
+
+/** The run's summary: the Lambda's response and the command line's `--output json`. */
+export interface Summary {
+  status: RunStatus;
+  dryRun: boolean;
+  startedAt: string;
+  durationMs: number;
+  totals: Totals;
+  namespaces: NamespaceSummary[];
+  sessions: SessionSummary[];
+  /** What an operator should know about the run as a whole (no session store, store errors...). */
+  warnings: string[];
+}
+
+/** One namespace as the run saw it: findings when it was listed completely, an error otherwise. */
+export type NamespaceResult =
+  | { namespace: string; findings: NamespaceFindings; error?: undefined }
+  | { namespace: string; findings?: undefined; error: string };
+
+export interface SummaryInput {
+  dryRun: boolean;
+  startedAt: number;
+  finishedAt: number;
+  namespaces: readonly NamespaceResult[];
+  outcomes: readonly SessionOutcome[];
+  /** The circuit breaker opened: too many sessions to clean. */
+  aborted: boolean;
+  /** Errors that belong to no namespace or session (session store, lock...). */
+  runErrors: number;
+  warnings: readonly string[];
+}
+
+const EMPTY_TOTALS: Totals = {
+  namespacesChecked: 0,
+  servicesChecked: 0,
+  orphanedFound: 0,
+  cleanedUp: 0,
+  spared: 0,
+  resourcesDeleted: 0,
+  sessionKeysDeleted: 0,
+  errors: 0,
+};
+
+/** Builds the summary of a run that reached the cluster. */
+export function summarize(input: SummaryInput): Summary {
+  const namespaces = input.namespaces.map((result) => namespaceSummary(result, input.outcomes));
+  const totals: Totals = { ...EMPTY_TOTALS, errors: input.runErrors };
+  for (const ns of namespaces) {
+    totals.namespacesChecked += ns.error === undefined ? 1 : 0;
+    totals.servicesChecked += ns.servicesChecked;
+    totals.orphanedFound += ns.orphanedFound;
+    totals.cleanedUp += ns.cleanedUp;
+    totals.spared += ns.spared;
+    totals.errors += ns.errors;
+  }
+  for (const outcome of input.outcomes) {
+    if (!input.dryRun) totals.resourcesDeleted += outcome.deleted.length;
+    if (outcome.sessionKey === 'deleted') totals.sessionKeysDeleted += 1;
+  }
+  return {
+    status: statusOf(input, totals),
+    dryRun: input.dryRun,
+    startedAt: new Date(input.startedAt).toISOString(),
+    durationMs: Math.max(0, Math.round(input.finishedAt - input.startedAt)),
+    totals,
+    namespaces,
+    sessions: input.outcomes.map(sessionSummary),
+    warnings: [...input.warnings],
+  };
+}
+
+function statusOf(input: SummaryInput, totals: Totals): RunStatus {
+  const reconciled = input.namespaces.some((ns) => ns.findings !== undefined);
+  if (!reconciled) return 'failed';
+  if (input.aborted) return 'aborted';
+  return totals.errors > 0 ? 'partial' : 'ok';
+}
+
+function namespaceSummary(result: NamespaceResult, outcomes: readonly SessionOutcome[]): NamespaceSummary {
+  if (!result.findings) {
+    return { namespace: result.namespace, servicesChecked: 0, orphanedFound: 0, cleanedUp: 0, spared: 0, errors: 1, error: result.error };
+  }
+  const mine = outcomes.filter((o) => o.decision.orphan.namespace === result.namespace);
+  return {
+    namespace: result.namespace,
+    servicesChecked: result.findings.servicesChecked,
+    orphanedFound: result.findings.orphans.length,
+    cleanedUp: mine.filter((o) => o.action === 'cleaned').length,
+    spared: mine.filter((o) => o.action === 'spared').length,
+    errors: mine.filter((o) => o.action === 'failed').length,
+  };
+}
+
+function sessionSummary(outcome: SessionOutcome): SessionSummary {
+  const { namespace, labType, sessionId, resources } = outcome.decision.orphan;
+  const summary: SessionSummary = {
+    namespace,
+    labType,
+    sessionId,
+    action: outcome.action,
+    reason: outcome.reason,
+    resources: resources.map((r) => `${r.kind}/${r.name}`),
+  };
+  if (outcome.sessionKey !== undefined) summary.sessionKey = outcome.sessionKey;
+  if (outcome.error !== undefined) summary.error = outcome.error;
+  return summary;
+}
+
+/** The summary of a run that did nothing by design (`disabled`, `locked`) or could not start (`failed`). */
+export function emptySummary(
+  status: RunStatus,
+  { dryRun, startedAt, finishedAt, warnings = [], errors = 0 }: { dryRun: boolean; startedAt: number; finishedAt: number; warnings?: string[]; errors?: number },
+): Summary {
+  return {
+    status,
+    dryRun,
+    startedAt: new Date(startedAt).toISOString(),
+    durationMs: Math.max(0, Math.round(finishedAt - startedAt)),
+    totals: { ...EMPTY_TOTALS, errors },
+    namespaces: [],
+    sessions: [],
+    warnings,
+  };
+}
+
+/** The contract's metric names. */
+export type MetricName =
+  | 'RunsCompleted'
+  | 'NamespacesChecked'
+  | 'ServicesChecked'
+  | 'OrphanedFound'
+  | 'SessionsCleaned'
+  | 'SessionsSpared'
+  | 'ResourcesDeleted'
+  | 'SessionKeysDeleted'
+  | 'Errors'
+  | 'CircuitBreakerOpen'
+  | 'DurationMs';
+
+export interface MetricValues {
+  /** Per run, dimension `Cluster`. */
+  run: Record<MetricName, number>;
+  /** Per namespace, dimensions `Cluster` and `Namespace`. */
+  namespaces: { namespace: string; values: Partial<Record<MetricName, number>> }[];
+}
+
+/** The metrics of a run, computed from its summary alone. */
+export function metricValues(summary: Summary): MetricValues {
+  const { totals } = summary;
+  return {
+    run: {
+      RunsCompleted: 1,
+      NamespacesChecked: totals.namespacesChecked,
+      ServicesChecked: totals.servicesChecked,
+      OrphanedFound: totals.orphanedFound,
+      SessionsCleaned: totals.cleanedUp,
+      SessionsSpared: totals.spared,
+      ResourcesDeleted: totals.resourcesDeleted,
+      SessionKeysDeleted: totals.sessionKeysDeleted,
+      Errors: totals.errors,
+      CircuitBreakerOpen: summary.status === 'aborted' ? 1 : 0,
+      DurationMs: summary.durationMs,
+    },
+    namespaces: summary.namespaces.map((ns) => ({
+      namespace: ns.namespace,
+      values: {
+        ServicesChecked: ns.servicesChecked,
+        OrphanedFound: ns.orphanedFound,
+        SessionsCleaned: ns.cleanedUp,
+        SessionsSpared: ns.spared,
+        Errors: ns.errors,
+      },
+    })),
+  };
+}

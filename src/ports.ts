@@ -1,0 +1,118 @@
+/**
+ * The ports: the small interfaces through which the core talks to the outside world.
+ * Each is shaped by what the core needs, not by an SDK's surface, so that the core can be
+ * tested with in-memory fakes and every adapter stays thin.
+ */
+
+/** The four kinds of resource a lab session is made of. */
+export type ResourceKind = 'Deployment' | 'Service' | 'Ingress' | 'ConfigMap';
+
+/** The kinds the reconciler may delete; a Deployment is never deleted. */
+export type DeletableKind = Exclude<ResourceKind, 'Deployment'>;
+
+/** What the core keeps of one listed resource: just enough to decide and to delete safely. */
+export interface ResourceRecord {
+  kind: ResourceKind;
+  namespace: string;
+  name: string;
+  /** The uid it was listed with; every delete carries it as a precondition. */
+  uid: string;
+  /** `metadata.creationTimestamp` in epoch milliseconds; undefined when the object had none. */
+  createdAt: number | undefined;
+  /** Only the annotations the core reads (`lab-reconciler/keep`). */
+  keep: boolean;
+}
+
+/** What the core keeps of one EndpointSlice. */
+export interface EndpointSliceRecord {
+  namespace: string;
+  name: string;
+  /** The `kubernetes.io/service-name` label; slices without it are ignored. */
+  serviceName: string | undefined;
+  /** Number of endpoints whose `conditions.ready` is not false (the API's own reading of unset). */
+  readyEndpoints: number;
+}
+
+/** Everything the core needs to know about one namespace, read from complete lists. */
+export interface NamespaceObservation {
+  namespace: string;
+  deployments: ResourceRecord[];
+  services: ResourceRecord[];
+  ingresses: ResourceRecord[];
+  configMaps: ResourceRecord[];
+  endpointSlices: EndpointSliceRecord[];
+}
+
+/** How one delete ended, when it did not throw. */
+export type DeleteOutcome =
+  /** The API server accepted the delete (in dry run: it would have). */
+  | 'deleted'
+  /** 404: somebody else deleted it first; counts as gone. */
+  | 'gone'
+  /** 409: the object under that name has another uid now; it is left alone and not retried. */
+  | 'conflict';
+
+/** The Kubernetes API, as the core uses it. */
+export interface Cluster {
+  /**
+   * Lists the namespace's Deployments, Services, Ingresses, ConfigMaps and EndpointSlices,
+   * every page of each. Rejects when any list could not be read completely: an incomplete
+   * list must never look like a missing Deployment.
+   */
+  observe(namespace: string): Promise<NamespaceObservation>;
+  /**
+   * Deletes one resource with the precondition of the uid it was listed with.
+   * With `dryRun`, the API server validates the delete (`dryRun=All`) and changes nothing.
+   * Resolves to the outcome; rejects on any other failure, after the adapter's retries.
+   */
+  delete(resource: ResourceRecord, options: { dryRun: boolean }): Promise<DeleteOutcome>;
+  /**
+   * Reads whether the named Deployment exists now (a GET, not a list): the last look before
+   * a session's resources are deleted, so that a Deployment recreated since the list spares them.
+   */
+  deploymentExists(namespace: string, name: string): Promise<boolean>;
+  /** A short description for logs and the table ("context kind-lab", "snapshot x.json"). */
+  readonly description: string;
+}
+
+/** The session store (Upstash Redis): session keys, sightings and the run lock. */
+export interface SessionStore {
+  /** Takes the run lock for `ttlMs` if nobody holds it; resolves to false when somebody does. */
+  acquireLock(owner: string, ttlMs: number): Promise<boolean>;
+  /** Releases the lock only if `owner` still holds it. */
+  releaseLock(owner: string): Promise<void>;
+  /**
+   * Reads the first-sighting times (epoch ms) of these orphaned sessions of a namespace.
+   * Unless `readOnly`, records `now` as the first sighting of those never seen before,
+   * with the given time to live. Sessions without a sighting are absent from the map.
+   */
+  sightings(
+    namespace: string,
+    sessionIds: readonly string[],
+    options: { now: number; ttlSeconds: number; readOnly: boolean },
+  ): Promise<Map<string, number>>;
+  /** Forgets the sightings of these sessions (no longer orphaned, or cleaned). */
+  forgetSightings(namespace: string, sessionIds: readonly string[]): Promise<void>;
+  /** Deletes the session's key; resolves to whether a key was there. */
+  deleteSessionKey(sessionId: string): Promise<boolean>;
+  /** The key a session is kept under, for reports. */
+  sessionKey(sessionId: string): string;
+}
+
+/** The clock, injected so that tests control "now". */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Structured logging: a message in the past tense naming the object, plus fields. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** A logger that drops everything, for callers that want none. */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

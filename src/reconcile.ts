@@ -1,0 +1,214 @@
+/**
+ * One run: lock ▸ observe ▸ plan ▸ apply ▸ report. Each run starts from a full snapshot of
+ * the cluster and carries nothing in memory from the last one; what must survive between
+ * runs (sightings, the lock) lives in the session store.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Config } from './config.js';
+import type { Cluster, Clock, Logger, SessionStore } from './ports.js';
+import { systemClock } from './ports.js';
+import type { SessionOutcome } from './core/apply.js';
+import { applyPlan, messageOf } from './core/apply.js';
+import type { NamespaceFindings, Sightings } from './core/plan.js';
+import { decide, findOrphans } from './core/plan.js';
+import type { NamespaceResult, Summary } from './core/report.js';
+import { emptySummary, summarize } from './core/report.js';
+
+/** The settings of one run: the configuration, possibly narrowed by an event or flags. */
+export type RunSettings = Pick<
+  Config,
+  'enabled' | 'namespaces' | 'dryRun' | 'minAgeSeconds' | 'confirmSeconds' | 'maxDeletions' | 'concurrency' | 'intervalSeconds'
+>;
+
+export interface ReconcileDependencies {
+  cluster: Cluster;
+  /** Undefined when no session store is configured. */
+  store: SessionStore | undefined;
+  logger: Logger;
+  clock?: Clock;
+  /** Epoch ms after which no new session is started (the Lambda's deadline less a margin). */
+  deadline?: number;
+  /** How long the lock is held at most if the run dies without releasing it. */
+  lockTtlMs?: number;
+}
+
+const DEFAULT_LOCK_TTL_MS = 15 * 60 * 1000;
+
+/** Runs one reconciliation and resolves to its summary; it does not throw for operational failures. */
+export async function reconcile(settings: RunSettings, deps: ReconcileDependencies): Promise<Summary> {
+  const clock = deps.clock ?? systemClock;
+  const startedAt = clock.now();
+  const { logger, store } = deps;
+  if (!settings.enabled) {
+    logger.info('Skipped the run: RECONCILIATION_ENABLED is false');
+    return emptySummary('disabled', { dryRun: settings.dryRun, startedAt, finishedAt: clock.now() });
+  }
+
+  // A dry run writes nothing to the session store, not even the lock.
+  const owner = `run-${randomUUID()}`;
+  const lock = store && !settings.dryRun;
+  if (lock) {
+    let acquired: boolean;
+    try {
+      acquired = await store.acquireLock(owner, deps.lockTtlMs ?? DEFAULT_LOCK_TTL_MS);
+    } catch (error) {
+      const message = `Could not take the run lock in the session store, so nothing was done: ${messageOf(error)}`;
+      logger.error(message);
+      return emptySummary('failed', { dryRun: settings.dryRun, startedAt, finishedAt: clock.now(), warnings: [message], errors: 1 });
+    }
+    if (!acquired) {
+      const message = 'Another run holds the lock; this run did nothing';
+      logger.warn(message);
+      return emptySummary('locked', { dryRun: settings.dryRun, startedAt, finishedAt: clock.now(), warnings: [message] });
+    }
+  }
+  try {
+    return await run(settings, deps, clock, startedAt);
+  } finally {
+    if (lock) {
+      await store.releaseLock(owner).catch((error: unknown) => {
+        logger.warn(`Failed to release the run lock; it expires by itself: ${messageOf(error)}`);
+      });
+    }
+  }
+}
+
+async function run(settings: RunSettings, deps: ReconcileDependencies, clock: Clock, startedAt: number): Promise<Summary> {
+  const { cluster, store, logger } = deps;
+  const warnings: string[] = [];
+  let runErrors = 0;
+  const problem = (message: string): void => {
+    warnings.push(message);
+    runErrors += 1;
+    logger.error(message);
+  };
+
+  const namespaces = await observeAll(settings.namespaces, cluster, logger);
+  const findings = namespaces.flatMap((ns) => (ns.findings ? [ns.findings] : []));
+  const now = clock.now();
+
+  let sightings: Sightings | undefined;
+  if (!store) {
+    warnings.push(
+      'No session store is configured (UPSTASH_REDIS_REST_URL): session keys were not touched, and RECONCILIATION_CONFIRM_SECONDS acted as 0',
+    );
+  } else if (settings.confirmSeconds > 0) {
+    try {
+      sightings = await readSightings(store, findings, settings, now);
+    } catch (error) {
+      // Without sightings nothing can be confirmed: every orphan waits for a later run.
+      sightings = new Map();
+      problem(`Could not read or record sightings in the session store; no session was confirmed: ${messageOf(error)}`);
+    }
+  } else {
+    sightings = new Map();
+  }
+
+  const plan = decide({ findings, sightings, settings, now });
+  if (plan.aborted) {
+    const toClean = plan.decisions.filter((d) => d.reason === 'cap-exceeded').length;
+    const message = `Found ${toClean} sessions to clean, more than RECONCILIATION_MAX_DELETIONS (${settings.maxDeletions}): cleaned none (circuit breaker open)`;
+    warnings.push(message);
+    logger.error(message);
+  }
+
+  const outcomes = await applyPlan(plan, {
+    cluster,
+    store,
+    dryRun: settings.dryRun,
+    concurrency: settings.concurrency,
+    logger,
+    shouldStart: deps.deadline === undefined ? undefined : () => clock.now() < deps.deadline!,
+  });
+
+  if (store && !settings.dryRun && settings.confirmSeconds > 0) {
+    try {
+      await forgetSightings(store, findings, outcomes);
+    } catch (error) {
+      problem(`Could not forget the sightings of sessions no longer orphaned: ${messageOf(error)}`);
+    }
+  }
+
+  const summary = summarize({
+    dryRun: settings.dryRun,
+    startedAt,
+    finishedAt: clock.now(),
+    namespaces,
+    outcomes,
+    aborted: plan.aborted,
+    runErrors,
+    warnings,
+  });
+  logger.info(`Finished the run: ${summary.status}`, { totals: summary.totals, status: summary.status });
+  return summary;
+}
+
+/** Lists every namespace; one that cannot be listed completely is reported, never guessed at. */
+async function observeAll(namespaces: readonly string[], cluster: Cluster, logger: Logger): Promise<NamespaceResult[]> {
+  return Promise.all(
+    namespaces.map(async (namespace): Promise<NamespaceResult> => {
+      try {
+        const findings = findOrphans(await cluster.observe(namespace));
+        logger.info(`Listed namespace ${namespace}: ${findings.servicesChecked} Services, ${findings.orphans.length} orphaned sessions`, {
+          namespace,
+          servicesChecked: findings.servicesChecked,
+          orphanedFound: findings.orphans.length,
+        });
+        return { namespace, findings };
+      } catch (error) {
+        const message = `could not be listed completely, so nothing in it was cleaned: ${messageOf(error)}`;
+        logger.error(`Namespace ${namespace} ${message}`, { namespace, error: messageOf(error) });
+        return { namespace, error: message };
+      }
+    }),
+  );
+}
+
+/** How long a sighting is kept: long enough to be confirmed by a later run, then forgotten. */
+export function sightingTtlSeconds(settings: Pick<RunSettings, 'confirmSeconds' | 'intervalSeconds'>): number {
+  return settings.confirmSeconds + Math.max(3 * settings.intervalSeconds, 3600);
+}
+
+async function readSightings(
+  store: SessionStore,
+  findings: readonly NamespaceFindings[],
+  settings: RunSettings,
+  now: number,
+): Promise<Sightings> {
+  const result = new Map<string, Map<string, number>>();
+  await Promise.all(
+    findings.map(async (ns) => {
+      if (ns.orphans.length === 0) return;
+      const ids = [...new Set(ns.orphans.map((o) => o.sessionId))];
+      result.set(ns.namespace, await store.sightings(ns.namespace, ids, { now, ttlSeconds: sightingTtlSeconds(settings), readOnly: settings.dryRun }));
+    }),
+  );
+  return result;
+}
+
+/**
+ * A session alive again, or cleaned, loses its sighting; the TTL takes care of the rest.
+ * An id that is also orphaned here (under another lab type) keeps it.
+ */
+async function forgetSightings(
+  store: SessionStore,
+  findings: readonly NamespaceFindings[],
+  outcomes: readonly SessionOutcome[],
+): Promise<void> {
+  const cleaned = new Map<string, string[]>();
+  for (const outcome of outcomes) {
+    if (outcome.action !== 'cleaned') continue;
+    const { namespace, sessionId } = outcome.decision.orphan;
+    const ids = cleaned.get(namespace) ?? [];
+    ids.push(sessionId);
+    cleaned.set(namespace, ids);
+  }
+  await Promise.all(
+    findings.map(async (ns) => {
+      const orphaned = new Set(ns.orphans.map((o) => o.sessionId));
+      const alive = [...ns.liveSessionIds].filter((id) => !orphaned.has(id));
+      const ids = [...alive, ...(cleaned.get(ns.namespace) ?? [])];
+      if (ids.length > 0) await store.forgetSightings(ns.namespace, ids);
+    }),
+  );
+}
