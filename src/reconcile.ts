@@ -38,10 +38,13 @@ const DEFAULT_LOCK_TTL_MS = 15 * 60 * 1000;
 export async function reconcile(settings: RunSettings, deps: ReconcileDependencies): Promise<Summary> {
   const clock = deps.clock ?? systemClock;
   const startedAt = clock.now();
+  // Durations come from a monotonic timer: the clock may be fixed (tests, --now) or jump.
+  const started = performance.now();
+  const finishedAt = () => startedAt + (performance.now() - started);
   const { logger, store } = deps;
   if (!settings.enabled) {
     logger.info('Skipped the run: RECONCILIATION_ENABLED is false');
-    return emptySummary('disabled', { dryRun: settings.dryRun, startedAt, finishedAt: clock.now() });
+    return emptySummary('disabled', { dryRun: settings.dryRun, startedAt, finishedAt: finishedAt() });
   }
 
   // A dry run writes nothing to the session store, not even the lock.
@@ -54,16 +57,16 @@ export async function reconcile(settings: RunSettings, deps: ReconcileDependenci
     } catch (error) {
       const message = `Could not take the run lock in the session store, so nothing was done: ${messageOf(error)}`;
       logger.error(message);
-      return emptySummary('failed', { dryRun: settings.dryRun, startedAt, finishedAt: clock.now(), warnings: [message], errors: 1 });
+      return emptySummary('failed', { dryRun: settings.dryRun, startedAt, finishedAt: finishedAt(), warnings: [message], errors: 1 });
     }
     if (!acquired) {
       const message = 'Another run holds the lock; this run did nothing';
       logger.warn(message);
-      return emptySummary('locked', { dryRun: settings.dryRun, startedAt, finishedAt: clock.now(), warnings: [message] });
+      return emptySummary('locked', { dryRun: settings.dryRun, startedAt, finishedAt: finishedAt(), warnings: [message] });
     }
   }
   try {
-    return await run(settings, deps, clock, startedAt);
+    return await run(settings, deps, clock, startedAt, finishedAt);
   } finally {
     if (lock) {
       await store.releaseLock(owner).catch((error: unknown) => {
@@ -73,7 +76,13 @@ export async function reconcile(settings: RunSettings, deps: ReconcileDependenci
   }
 }
 
-async function run(settings: RunSettings, deps: ReconcileDependencies, clock: Clock, startedAt: number): Promise<Summary> {
+async function run(
+  settings: RunSettings,
+  deps: ReconcileDependencies,
+  clock: Clock,
+  startedAt: number,
+  finishedAt: () => number,
+): Promise<Summary> {
   const { cluster, store, logger } = deps;
   const warnings: string[] = [];
   let runErrors = 0;
@@ -132,7 +141,7 @@ async function run(settings: RunSettings, deps: ReconcileDependencies, clock: Cl
   const summary = summarize({
     dryRun: settings.dryRun,
     startedAt,
-    finishedAt: clock.now(),
+    finishedAt: finishedAt(),
     namespaces,
     outcomes,
     aborted: plan.aborted,
