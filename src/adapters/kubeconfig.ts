@@ -23,7 +23,9 @@ export function loadKubeconfig({ path, pathSetting, context }: KubeconfigSource)
   if (files.length === 0) throw new ConfigError(pathSetting, 'names no file');
   const kc = new KubeConfig();
   files.forEach((file, index) => {
-    if (!existsSync(file)) throw new ConfigError(pathSetting, `kubeconfig file ${file} does not exist`);
+    if (!existsSync(file)) {
+      throw new ConfigError(pathSetting, path === undefined ? `is not set and the default kubeconfig ${file} does not exist` : `kubeconfig file ${file} does not exist`);
+    }
     const one = new KubeConfig();
     try {
       one.loadFromFile(file);

@@ -141,8 +141,8 @@ async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<
   if (command === 'plan') settings.dryRun = true;
 
   // Everything that can be wrong with the configuration is found before any request.
-  const cluster = snapshot !== undefined ? SnapshotCluster.fromFile(snapshot) : liveCluster(config, flags, io);
   const store = snapshot !== undefined ? undefined : sessionStore(config);
+  const cluster = snapshot !== undefined ? SnapshotCluster.fromFile(snapshot) : liveCluster(config, flags, io);
   const logger = terminalLogger(io.stderr);
   if (snapshot !== undefined && config.upstash) {
     logger.info('Read the cluster from a snapshot; the session store is not used');
