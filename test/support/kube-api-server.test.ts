@@ -1,0 +1,594 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ApiException,
+  AppsV1Api,
+  CoreV1Api,
+  DiscoveryV1Api,
+  KubeConfig,
+  NetworkingV1Api,
+  ServerConfiguration,
+  createConfiguration,
+} from '@kubernetes/client-node';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { KubeApiServer, KubeStatus } from './kube-api-server.js';
+import {
+  endpointSliceObject,
+  ingressObject,
+  serviceObject,
+  startKubeApiServer,
+} from './kube-api-server.js';
+
+const NS = 'jupyter-lab';
+
+/** The error a call rejects with; fails the test when the call succeeds. */
+async function rejection(call: Promise<unknown>): Promise<unknown> {
+  try {
+    await call;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to fail, it succeeded');
+}
+
+function asApiException(error: unknown): ApiException<string> {
+  expect(error).toBeInstanceOf(ApiException);
+  return error as ApiException<string>;
+}
+
+function statusOf(error: unknown): KubeStatus {
+  return JSON.parse(asApiException(error).body) as KubeStatus;
+}
+
+function kubeConfigFor(yaml: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromString(yaml);
+  return kc;
+}
+
+/** A CoreV1Api whose requests abort after `ms`, the way an adapter would bound a call. */
+function coreWithTimeout(kc: KubeConfig, ms: number): CoreV1Api {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('no cluster');
+  return new CoreV1Api(
+    createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: kc },
+      promiseMiddleware: [
+        {
+          pre: async (context) => {
+            context.setSignal(AbortSignal.timeout(ms));
+            return context;
+          },
+          post: async (response) => response,
+        },
+      ],
+    }),
+  );
+}
+
+/** A raw HTTPS GET trusting only the test CA, to see bodies the client drops. */
+function rawGet(server: KubeApiServer, path: string, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${server.url}${path}`, { ca: server.caCert, headers: { Authorization: `Bearer ${token}` } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Runs tasks with at most `limit` at once. */
+async function runBounded(tasks: Array<() => Promise<unknown>>, limit: number): Promise<void> {
+  const queue = [...tasks];
+  const worker = async () => {
+    for (let task = queue.shift(); task; task = queue.shift()) await task();
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+}
+
+describe('KubeApiServer', () => {
+  let server: KubeApiServer;
+  let kc: KubeConfig;
+  let core: CoreV1Api;
+  let apps: AppsV1Api;
+
+  beforeAll(async () => {
+    server = await startKubeApiServer();
+    kc = kubeConfigFor(server.kubeconfig());
+    core = kc.makeApiClient(CoreV1Api);
+    apps = kc.makeApiClient(AppsV1Api);
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  beforeEach(() => {
+    server.clear();
+    server.clearFaults();
+    server.clearRequests();
+    server.latencyMs = 0;
+    server.beforeServe = undefined;
+  });
+
+  describe('TLS and authentication', () => {
+    it('is trusted only through the test CA', async () => {
+      // Prepare: a client that knows the server but not its CA.
+      const untrusting = new KubeConfig();
+      untrusting.loadFromClusterAndUser(
+        { name: 'no-ca', server: server.url, skipTLSVerify: false },
+        { name: 'user', token: server.token },
+      );
+
+      // Act
+      const error = await rejection(untrusting.makeApiClient(CoreV1Api).listNamespacedService({ namespace: NS }));
+
+      // Assess: the handshake failed, so no request reached the server.
+      expect(error).toMatchObject({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+      expect(server.requests).toHaveLength(0);
+    });
+
+    it('loads from a kubeconfig file with several contexts, and rejects a wrong token with 401', async () => {
+      // Prepare
+      const dir = await mkdtemp(join(tmpdir(), 'kube-api-server-'));
+      const file = join(dir, 'config');
+      await writeFile(file, server.kubeconfig({ contexts: [{ name: 'lab' }, { name: 'stale', token: 'expired-token' }] }));
+      server.create('Service', NS, 'jupyter-service-abc');
+      const fromFile = new KubeConfig();
+      fromFile.loadFromFile(file);
+      await rm(dir, { recursive: true });
+
+      // Act
+      const good = await fromFile.makeApiClient(CoreV1Api).readNamespacedService({ namespace: NS, name: 'jupyter-service-abc' });
+      fromFile.setCurrentContext('stale');
+      const error = await rejection(fromFile.makeApiClient(CoreV1Api).readNamespacedService({ namespace: NS, name: 'jupyter-service-abc' }));
+
+      // Assess: client-node drops the body of a 401, so only the code is visible.
+      expect(fromFile.getContexts().map((c) => c.name)).toEqual(['lab', 'stale']);
+      expect(good.metadata?.name).toBe('jupyter-service-abc');
+      expect(asApiException(error).code).toBe(401);
+      expect(server.requests.map((r) => [r.token, r.status])).toEqual([
+        [server.token, 200],
+        ['expired-token', 401],
+      ]);
+    });
+
+    it('answers 401 with the real Status body', async () => {
+      // Act
+      const answer = await rawGet(server, `/api/v1/namespaces/${NS}/services`, 'wrong');
+
+      // Assess
+      expect(answer.status).toBe(401);
+      expect(answer.body).toBe(
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}',
+      );
+    });
+
+    it('accepts a custom authenticate check', async () => {
+      // Prepare: a check like the EKS one, keyed on the token's shape.
+      const eks = await startKubeApiServer({ authenticate: (token) => token.startsWith('k8s-aws-v1.') });
+      try {
+        const accepted = kubeConfigFor(eks.kubeconfig({ token: 'k8s-aws-v1.aHR0cHM6Ly9zdHM' }));
+        const refused = kubeConfigFor(eks.kubeconfig({ token: eks.token }));
+
+        // Act
+        const list = await accepted.makeApiClient(CoreV1Api).listNamespacedService({ namespace: NS });
+        const error = await rejection(refused.makeApiClient(CoreV1Api).listNamespacedService({ namespace: NS }));
+
+        // Assess
+        expect(list.items).toEqual([]);
+        expect(asApiException(error).code).toBe(401);
+      } finally {
+        await eks.close();
+      }
+    });
+  });
+
+  describe('list', () => {
+    it('paginates in name order with limit and continue', async () => {
+      // Prepare: created out of order, plus one in another namespace.
+      for (const id of ['e', 'a', 'g', 'c', 'b', 'f', 'd']) server.create('Service', NS, `jupyter-service-${id}`);
+      server.create('Service', 'ubuntu-lab', 'ubuntu-service-x');
+
+      // Act
+      const pages = [await core.listNamespacedService({ namespace: NS, limit: 3 })];
+      for (let token = pages[0]?.metadata?._continue; token; token = pages.at(-1)?.metadata?._continue) {
+        pages.push(await core.listNamespacedService({ namespace: NS, limit: 3, _continue: token }));
+      }
+
+      // Assess
+      expect(pages.map((p) => p.items.map((s) => s.metadata?.name?.slice(-1)))).toEqual([['a', 'b', 'c'], ['d', 'e', 'f'], ['g']]);
+      expect(pages.map((p) => p.metadata?.remainingItemCount)).toEqual([4, 1, undefined]);
+      expect(pages[0]?.kind).toBe('ServiceList');
+      // As on a real cluster, items inside a list carry no apiVersion/kind.
+      expect(pages[0]?.items[0]?.kind).toBeUndefined();
+      expect(server.requests.map((r) => [r.page, r.query.limit, r.query.continue === undefined])).toEqual([
+        [1, 3, true],
+        [2, 3, false],
+        [3, 3, false],
+      ]);
+    });
+
+    it('serves later pages from the snapshot of the first', async () => {
+      // Prepare
+      for (const id of ['a', 'b', 'c', 'd']) server.create('Service', NS, `jupyter-service-${id}`);
+      const first = await core.listNamespacedService({ namespace: NS, limit: 2 });
+      server.remove('Service', NS, 'jupyter-service-d');
+      server.create('Service', NS, 'jupyter-service-e');
+
+      // Act
+      const second = await core.listNamespacedService({ namespace: NS, limit: 2, _continue: first.metadata?._continue });
+
+      // Assess: the list is consistent at the first page's resourceVersion, as with etcd.
+      expect(second.items.map((s) => s.metadata?.name)).toEqual(['jupyter-service-c', 'jupyter-service-d']);
+      expect(second.metadata?.resourceVersion).toBe(first.metadata?.resourceVersion);
+    });
+
+    it('answers 410 Expired for an expired continue token, 400 for a malformed one', async () => {
+      // Prepare
+      for (const id of ['a', 'b', 'c']) server.create('Deployment', NS, `jupyter-lab-${id}`);
+      const first = await apps.listNamespacedDeployment({ namespace: NS, limit: 1 });
+      server.expireContinueTokens();
+
+      // Act
+      const expired = await rejection(apps.listNamespacedDeployment({ namespace: NS, limit: 1, _continue: first.metadata?._continue }));
+      const malformed = await rejection(apps.listNamespacedDeployment({ namespace: NS, limit: 1, _continue: 'not a token!' }));
+
+      // Assess
+      expect(asApiException(expired).code).toBe(410);
+      expect(statusOf(expired)).toEqual({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message:
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        reason: 'Expired',
+        code: 410,
+      });
+      expect(asApiException(malformed).code).toBe(400);
+      expect(statusOf(malformed)).toMatchObject({ reason: 'BadRequest', message: expect.stringMatching(/^invalid continue token/) });
+    });
+
+    it('serves every kind at its API path, with realistic objects', async () => {
+      // Prepare
+      const old = new Date('2024-01-02T03:04:05.678Z');
+      server.create('Deployment', NS, 'jupyter-lab-abc', { creationTimestamp: old });
+      server.create('Service', NS, serviceObject('jupyter-service-abc', { selectorApp: 'jupyter-lab-abc' }));
+      server.create('Ingress', NS, ingressObject('jupyter-ingress-abc', { serviceName: 'jupyter-service-abc' }));
+      server.create('ConfigMap', NS, 'jupyter-config-abc', { annotations: { 'lab-reconciler/keep': 'true' } });
+      server.create('EndpointSlice', NS, endpointSliceObject('jupyter-service-abc', { addresses: ['10.0.1.7'], ready: false }));
+      server.create('EndpointSlice', NS, endpointSliceObject('jupyter-service-empty'));
+
+      // Act
+      const deployments = await apps.listNamespacedDeployment({ namespace: NS });
+      const services = await core.listNamespacedService({ namespace: NS });
+      const ingresses = await kc.makeApiClient(NetworkingV1Api).listNamespacedIngress({ namespace: NS });
+      const configMaps = await core.listNamespacedConfigMap({ namespace: NS });
+      const slices = await kc.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: NS });
+
+      // Assess
+      expect(deployments.items[0]?.metadata?.creationTimestamp).toEqual(new Date('2024-01-02T03:04:05Z'));
+      expect(services.items[0]?.spec?.selector).toEqual({ app: 'jupyter-lab-abc' });
+      expect(ingresses.items[0]?.spec?.rules?.[0]?.http?.paths[0]?.backend.service?.name).toBe('jupyter-service-abc');
+      expect(configMaps.items[0]?.metadata?.annotations).toEqual({ 'lab-reconciler/keep': 'true' });
+      const byService = new Map(slices.items.map((s) => [s.metadata?.labels?.['kubernetes.io/service-name'], s]));
+      expect(byService.get('jupyter-service-abc')).toMatchObject({
+        addressType: 'IPv4',
+        endpoints: [{ addresses: ['10.0.1.7'], conditions: { ready: false } }],
+      });
+      expect(byService.get('jupyter-service-empty')?.endpoints ?? null).toBeNull();
+      expect(server.countRequests({ verb: 'list', status: 200 })).toBe(5);
+    });
+    it('filters by label selector, without remainingItemCount', async () => {
+      // Prepare
+      for (const svc of ['jupyter-service-a', 'jupyter-service-b', 'jupyter-service-c']) {
+        server.create('EndpointSlice', NS, endpointSliceObject(svc, { name: `${svc}-x1`, addresses: ['10.0.0.1'] }));
+      }
+      const discovery = kc.makeApiClient(DiscoveryV1Api);
+
+      // Act
+      const one = await discovery.listNamespacedEndpointSlice({ namespace: NS, labelSelector: 'kubernetes.io/service-name=jupyter-service-b' });
+      const others = await discovery.listNamespacedEndpointSlice({ namespace: NS, labelSelector: 'kubernetes.io/service-name!=jupyter-service-b', limit: 1 });
+
+      // Assess
+      expect(one.items.map((s) => s.metadata?.name)).toEqual(['jupyter-service-b-x1']);
+      expect(others.items.map((s) => s.metadata?.name)).toEqual(['jupyter-service-a-x1']);
+      expect(others.metadata?._continue).toBeDefined();
+      expect(others.metadata?.remainingItemCount).toBeUndefined();
+    });
+  });
+
+  describe('delete', () => {
+    it('deletes with a matching uid precondition and answers with the Service', async () => {
+      // Prepare
+      const uid = server.create('Service', NS, 'jupyter-service-abc').metadata.uid ?? '';
+
+      // Act
+      const deleted = await core.deleteNamespacedService({ namespace: NS, name: 'jupyter-service-abc', body: { preconditions: { uid } } });
+
+      // Assess
+      expect(deleted).toMatchObject({ kind: 'Service', metadata: { name: 'jupyter-service-abc', uid } });
+      expect(server.get('Service', NS, 'jupyter-service-abc')).toBeUndefined();
+      expect(server.requests[0]).toMatchObject({ method: 'DELETE', kind: 'Service', name: 'jupyter-service-abc', preconditionUid: uid, status: 200 });
+    });
+
+    it('answers a Deployment delete with a Success Status', async () => {
+      // Prepare
+      const uid = server.create('Deployment', NS, 'jupyter-lab-abc').metadata.uid;
+
+      // Act
+      const status = await apps.deleteNamespacedDeployment({ namespace: NS, name: 'jupyter-lab-abc' });
+
+      // Assess
+      expect(status).toMatchObject({ kind: 'Status', status: 'Success', details: { name: 'jupyter-lab-abc', group: 'apps', kind: 'deployments', uid } });
+      expect(server.list('Deployment')).toEqual([]);
+    });
+
+    it('refuses a mismatching uid with 409 Conflict and keeps the object', async () => {
+      // Prepare
+      const actual = server.create('Service', NS, 'jupyter-service-abc').metadata.uid;
+
+      // Act
+      const error = await rejection(
+        core.deleteNamespacedService({ namespace: NS, name: 'jupyter-service-abc', body: { preconditions: { uid: 'listed-uid' } } }),
+      );
+
+      // Assess
+      expect(asApiException(error).code).toBe(409);
+      expect(statusOf(error)).toEqual({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: `Operation cannot be fulfilled on services "jupyter-service-abc": Precondition failed: UID in precondition: listed-uid, UID in object meta: ${actual}`,
+        reason: 'Conflict',
+        details: { name: 'jupyter-service-abc', kind: 'services' },
+        code: 409,
+      });
+      expect(server.get('Service', NS, 'jupyter-service-abc')?.metadata.uid).toBe(actual);
+    });
+
+    it('leaves the object in place with dryRun=All', async () => {
+      // Prepare
+      const uid = server.create('ConfigMap', NS, 'jupyter-config-abc').metadata.uid ?? '';
+
+      // Act
+      const status = await core.deleteNamespacedConfigMap({ namespace: NS, name: 'jupyter-config-abc', dryRun: 'All', body: { preconditions: { uid } } });
+
+      // Assess
+      expect(status).toMatchObject({ status: 'Success', details: { name: 'jupyter-config-abc', kind: 'configmaps' } });
+      expect(server.get('ConfigMap', NS, 'jupyter-config-abc')?.metadata.uid).toBe(uid);
+      expect(server.requests[0]).toMatchObject({ query: { dryRun: 'All' }, preconditionUid: uid, status: 200 });
+    });
+
+    it('answers 404 NotFound for a missing object', async () => {
+      // Act
+      const error = await rejection(kc.makeApiClient(NetworkingV1Api).deleteNamespacedIngress({ namespace: NS, name: 'gone' }));
+
+      // Assess
+      expect(asApiException(error).code).toBe(404);
+      expect(statusOf(error)).toEqual({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'ingresses.networking.k8s.io "gone" not found',
+        reason: 'NotFound',
+        details: { name: 'gone', group: 'networking.k8s.io', kind: 'ingresses' },
+        code: 404,
+      });
+    });
+
+    it('lets a beforeServe hook recreate an object between list and delete', async () => {
+      // Prepare: the lab-controller recreates the Service just before the delete lands.
+      server.create('Service', NS, 'jupyter-service-abc');
+      const listed = await core.listNamespacedService({ namespace: NS });
+      const listedUid = listed.items[0]?.metadata?.uid ?? '';
+      server.beforeServe = (request) => {
+        if (request.verb === 'delete' && request.name) server.replace('Service', NS, request.name);
+      };
+
+      // Act
+      const error = await rejection(
+        core.deleteNamespacedService({ namespace: NS, name: 'jupyter-service-abc', body: { preconditions: { uid: listedUid } } }),
+      );
+
+      // Assess
+      expect(asApiException(error).code).toBe(409);
+      const survivor = server.get('Service', NS, 'jupyter-service-abc');
+      expect(survivor?.metadata.uid).toBeDefined();
+      expect(survivor?.metadata.uid).not.toBe(listedUid);
+    });
+  });
+
+  describe('create', () => {
+    it('creates over HTTP with 201 and refuses a taken name with 409 AlreadyExists', async () => {
+      // Prepare
+      const body = { metadata: { name: 'jupyter-config-abc', uid: 'client-chosen' }, data: { a: 'b' } };
+
+      // Act
+      const created = await core.createNamespacedConfigMap({ namespace: NS, body });
+      const error = await rejection(core.createNamespacedConfigMap({ namespace: NS, body }));
+
+      // Assess: the server, not the client, chooses the uid.
+      expect(created.metadata?.uid).toMatch(/^[0-9a-f-]{36}$/);
+      expect(server.get('ConfigMap', NS, 'jupyter-config-abc')?.data).toEqual({ a: 'b' });
+      expect(server.requests.map((r) => r.status)).toEqual([201, 409]);
+      expect(statusOf(error)).toMatchObject({ reason: 'AlreadyExists', message: 'configmaps "jupyter-config-abc" already exists', code: 409 });
+    });
+    it('does not store a dryRun=All create, and refuses another dryRun value with 422', async () => {
+      // Act
+      const preview = await core.createNamespacedConfigMap({ namespace: NS, dryRun: 'All', body: { metadata: { name: 'jupyter-config-abc' } } });
+      const error = await rejection(core.deleteNamespacedConfigMap({ namespace: NS, name: 'jupyter-config-abc', dryRun: 'Some' }));
+
+      // Assess
+      expect(preview.metadata?.uid).toBeDefined();
+      expect(server.get('ConfigMap', NS, 'jupyter-config-abc')).toBeUndefined();
+      expect(statusOf(error)).toMatchObject({
+        reason: 'Invalid',
+        message: 'DeleteOptions.meta.k8s.io "" is invalid: dryRun[0]: Unsupported value: "Some": supported values: "All"',
+        code: 422,
+      });
+    });
+  });
+
+  describe('faults', () => {
+    it('answers an injected 429 with Retry-After, then serves normally', async () => {
+      // Prepare
+      const fault = server.injectFault({ verb: 'list', kind: 'Service', effect: { type: 'status', code: 429, headers: { 'Retry-After': '1' } } });
+
+      // Act
+      const error = await rejection(core.listNamespacedService({ namespace: NS }));
+      const retried = await core.listNamespacedService({ namespace: NS });
+
+      // Assess
+      const exception = asApiException(error);
+      expect(exception.code).toBe(429);
+      expect(exception.headers['retry-after']).toBe('1');
+      expect(statusOf(error)).toMatchObject({ reason: 'TooManyRequests', details: { retryAfterSeconds: 1 }, code: 429 });
+      expect(retried.kind).toBe('ServiceList');
+      expect(fault.hits).toBe(1);
+    });
+
+    it('sends a plain-text body like the priority-and-fairness filter', async () => {
+      // Prepare
+      server.injectFault({ effect: { type: 'status', code: 429, headers: { 'Retry-After': '2' }, body: 'Too many requests, please try again later.' } });
+
+      // Act
+      const error = asApiException(await rejection(core.listNamespacedConfigMap({ namespace: NS })));
+
+      // Assess
+      expect(error.body).toBe('Too many requests, please try again later.\n');
+      expect(error.headers['content-type']).toMatch(/^text\/plain/);
+    });
+
+    it('hits only the list page it names, as many times as asked', async () => {
+      // Prepare
+      for (const id of ['a', 'b', 'c']) server.create('Deployment', NS, `jupyter-lab-${id}`);
+      server.injectFault({ kind: 'Deployment', page: 2, times: Infinity, effect: { type: 'status', code: 500 } });
+
+      // Act
+      const first = await apps.listNamespacedDeployment({ namespace: NS, limit: 2 });
+      const token = first.metadata?._continue;
+      const errors = [
+        await rejection(apps.listNamespacedDeployment({ namespace: NS, limit: 2, _continue: token })),
+        await rejection(apps.listNamespacedDeployment({ namespace: NS, limit: 2, _continue: token })),
+      ];
+
+      // Assess
+      expect(first.items).toHaveLength(2);
+      expect(errors.map((e) => statusOf(e))).toEqual([
+        expect.objectContaining({ reason: 'InternalError', code: 500 }),
+        expect.objectContaining({ reason: 'InternalError', code: 500 }),
+      ]);
+    });
+
+    it('answers 403 with the RBAC wording for the request', async () => {
+      // Prepare
+      server.create('Service', NS, 'jupyter-service-abc');
+      server.injectFault({ method: 'DELETE', kind: 'Service', name: 'jupyter-service-abc', effect: { type: 'status', code: 403 } });
+
+      // Act
+      const error = await rejection(core.deleteNamespacedService({ namespace: NS, name: 'jupyter-service-abc' }));
+
+      // Assess
+      expect(statusOf(error)).toEqual({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message:
+          'services "jupyter-service-abc" is forbidden: User "lab-reconciler" cannot delete resource "services" in API group "" in the namespace "jupyter-lab"',
+        reason: 'Forbidden',
+        details: { name: 'jupyter-service-abc', kind: 'services' },
+        code: 403,
+      });
+      expect(server.get('Service', NS, 'jupyter-service-abc')).toBeDefined();
+    });
+
+    it('resets the connection', async () => {
+      // Prepare
+      server.injectFault({ verb: 'list', effect: { type: 'reset' } });
+
+      // Act
+      const error = await rejection(core.listNamespacedService({ namespace: NS }));
+
+      // Assess: a network error, not an ApiException.
+      expect(error).not.toBeInstanceOf(ApiException);
+      expect(error).toMatchObject({ name: 'FetchError', code: 'ECONNRESET' });
+      expect(server.requests[0]).toMatchObject({ fault: 'reset' });
+      expect(server.requests[0]?.status).toBeUndefined();
+    });
+
+    it('sends malformed JSON with 200', async () => {
+      // Prepare
+      server.injectFault({ verb: 'list', kind: 'ConfigMap', effect: { type: 'malformed-json' } });
+
+      // Act
+      const error = await rejection(core.listNamespacedConfigMap({ namespace: NS }));
+
+      // Assess
+      expect(error).toBeInstanceOf(SyntaxError);
+      expect(server.requests[0]).toMatchObject({ fault: 'malformed-json', status: 200 });
+    });
+
+    it('hangs until the client gives up', async () => {
+      // Prepare
+      server.injectFault({ verb: 'list', kind: 'Service', effect: { type: 'hang' } });
+      const started = Date.now();
+
+      // Act
+      const error = await rejection(coreWithTimeout(kc, 300).listNamespacedService({ namespace: NS }));
+
+      // Assess
+      expect(error).toMatchObject({ name: 'AbortError' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      await vi.waitFor(() => expect(server.inFlight).toBe(0));
+      expect(server.requests[0]).toMatchObject({ fault: 'hang' });
+      expect(server.requests[0]?.status).toBeUndefined();
+    });
+
+    it('ends hanging requests on close', async () => {
+      // Prepare
+      const other = await startKubeApiServer();
+      other.injectFault({ effect: { type: 'hang' } });
+      const pending = rejection(kubeConfigFor(other.kubeconfig()).makeApiClient(CoreV1Api).listNamespacedService({ namespace: NS }));
+      await vi.waitFor(() => expect(other.inFlight).toBe(1));
+
+      // Act
+      await other.close();
+
+      // Assess
+      expect(await pending).toMatchObject({ name: 'FetchError' });
+      expect(other.inFlight).toBe(0);
+    });
+  });
+
+  describe('log and concurrency', () => {
+    it('tracks the peak of requests in flight', async () => {
+      // Prepare
+      server.create('Service', NS, 'jupyter-service-abc');
+      server.latencyMs = 300;
+      const read = () => core.readNamespacedService({ namespace: NS, name: 'jupyter-service-abc' });
+
+      // Act
+      await Promise.all(Array.from({ length: 6 }, read));
+      const unbounded = server.peakInFlight;
+      server.clearRequests();
+      await runBounded(Array.from({ length: 6 }, () => read), 2);
+
+      // Assess
+      expect(unbounded).toBe(6);
+      expect(server.peakInFlight).toBe(2);
+      expect(server.countRequests({ method: 'GET', kind: 'Service', verb: 'get' })).toBe(6);
+      expect(server.countRequests({ method: 'DELETE' })).toBe(0);
+    });
+  });
+});
