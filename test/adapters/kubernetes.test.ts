@@ -344,3 +344,39 @@ describe('cleaning a session', () => {
     expect(server.peakInFlight).toBeGreaterThan(1);
   });
 });
+
+describe('retries', () => {
+  it('retries a list page answered 503, a reset connection and a request that hangs, then succeeds', async () => {
+    // Prepare
+    for (let i = 0; i < 3; i++) seedSession(server, 'jupyter-lab', 'jupyter', `live${i}`, { deployment: true });
+    seedSession(server, 'jupyter-lab', 'jupyter', 'dead');
+    server.injectFault({ verb: 'list', kind: 'Deployment', page: 2, times: 1, effect: { type: 'status', code: 503 } });
+    server.injectFault({ verb: 'delete', kind: 'Ingress', times: 1, effect: { type: 'reset' } });
+    server.injectFault({ verb: 'delete', kind: 'ConfigMap', times: 1, effect: { type: 'hang' } });
+
+    // Act
+    const summary = await run({}, clusterFor(server, { pageSize: 2, requestTimeoutMs: 300 }));
+
+    // Assess
+    expect(summary.status).toBe('ok');
+    expect(summary.sessions[0]).toMatchObject({ sessionId: 'dead', action: 'cleaned' });
+    expect(server.countRequests({ verb: 'list', kind: 'Deployment', page: 2 })).toBe(2);
+    expect(server.countRequests({ verb: 'delete', kind: 'Ingress' })).toBe(2);
+    expect(server.countRequests({ verb: 'delete', kind: 'ConfigMap' })).toBe(2);
+    expect(names(server, 'ConfigMap', 'jupyter-lab')).toEqual(['jupyter-config-live0', 'jupyter-config-live1', 'jupyter-config-live2']);
+  });
+
+  it('gives up within its budget when the API server keeps failing, and reports the last answer', async () => {
+    // Prepare
+    seedSession(server, 'jupyter-lab', 'jupyter', 'dead');
+    server.injectFault({ verb: 'list', kind: 'Service', times: Infinity, effect: { type: 'status', code: 500 } });
+
+    // Act
+    const summary = await run({}, clusterFor(server, { retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 50, budgetMs: 500 } }));
+
+    // Assess
+    expect(summary.status).toBe('failed');
+    expect(server.countRequests({ verb: 'list', kind: 'Service' })).toBe(3);
+    expect(summary.namespaces[0]!.error).toMatch(/Failed to list Services in namespace jupyter-lab: HTTP 500/);
+  });
+});
