@@ -81,7 +81,7 @@ export function findOrphans(observation: NamespaceObservation): NamespaceFinding
     });
   }
   orphans.sort((a, b) => a.labType.localeCompare(b.labType) || a.sessionId.localeCompare(b.sessionId));
-  return { namespace, servicesChecked: observation.services.length, orphans, liveSessionIds };
+  return { namespace, servicesChecked: observation.services.filter((s) => s.namespace === namespace).length, orphans, liveSessionIds };
 }
 
 function servicesWithReadyEndpoints(observation: NamespaceObservation): Set<string> {
