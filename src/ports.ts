@@ -95,6 +95,15 @@ export interface SessionStore {
   forgetSightings(namespace: string, sessionIds: readonly string[]): Promise<void>;
   /** Deletes the session's key; resolves to whether a key was there. */
   deleteSessionKey(sessionId: string): Promise<boolean>;
+  /**
+   * Remembers that these sessions' keys are to be deleted, before their resources are: a key
+   * whose delete fails, or is put off, is then found and deleted by a later run.
+   */
+  markPendingKeys(sessionIds: readonly string[]): Promise<void>;
+  /** The session ids whose keys are still to be deleted. */
+  pendingKeys(): Promise<string[]>;
+  /** Forgets these pending keys (deleted, or their session is alive again). */
+  unmarkPendingKeys(sessionIds: readonly string[]): Promise<void>;
   /** The key a session is kept under, for reports. */
   sessionKey(sessionId: string): string;
 }

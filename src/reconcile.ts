@@ -8,7 +8,7 @@ import type { Config } from './config.js';
 import type { Cluster, Clock, Logger, SessionStore } from './ports.js';
 import { systemClock } from './ports.js';
 import type { SessionOutcome } from './core/apply.js';
-import { applyPlan, messageOf } from './core/apply.js';
+import { applyPlan, deleteSessionKeys, messageOf } from './core/apply.js';
 import type { NamespaceFindings, Sightings } from './core/plan.js';
 import { decide, findOrphans } from './core/plan.js';
 import type { NamespaceResult, Summary } from './core/report.js';
@@ -121,6 +121,7 @@ async function run(
     logger.error(message);
   }
 
+  const allListed = namespaces.every((ns) => ns.findings !== undefined);
   const outcomes = await applyPlan(plan, {
     cluster,
     store,
@@ -128,7 +129,17 @@ async function run(
     concurrency: settings.concurrency,
     logger,
     shouldStart: deps.deadline === undefined ? undefined : () => clock.now() < deps.deadline!,
+    keysMayBeDeleted: allListed,
   });
+
+  let settledKeys = 0;
+  if (store && !settings.dryRun && allListed) {
+    try {
+      settledKeys = await settlePendingKeys(store, findings, settings.concurrency, logger);
+    } catch (error) {
+      problem(`Could not read the session keys left for this run to delete: ${messageOf(error)}`);
+    }
+  }
 
   if (store && !settings.dryRun && settings.confirmSeconds > 0) {
     try {
@@ -147,6 +158,7 @@ async function run(
     aborted: plan.aborted,
     runErrors,
     warnings,
+    extraSessionKeysDeleted: settledKeys,
   });
   logger.info(`Finished the run: ${summary.status}`, { totals: summary.totals, status: summary.status });
   return summary;
@@ -171,6 +183,33 @@ async function observeAll(namespaces: readonly string[], cluster: Cluster, logge
       }
     }),
   );
+}
+
+/**
+ * Deletes the keys an earlier run left pending (its delete failed, or was put off) once no
+ * listed namespace has a session with that id; forgets those whose session is alive again.
+ * Resolves to the number of keys deleted.
+ */
+async function settlePendingKeys(store: SessionStore, findings: readonly NamespaceFindings[], concurrency: number, logger: Logger): Promise<number> {
+  const pending = await store.pendingKeys();
+  if (pending.length === 0) return 0;
+  const alive = new Set<string>();
+  const orphaned = new Set<string>();
+  for (const ns of findings) {
+    for (const id of ns.liveSessionIds) alive.add(id);
+    for (const orphan of ns.orphans) orphaned.add(orphan.sessionId);
+  }
+  const revived = pending.filter((id) => alive.has(id));
+  if (revived.length > 0) {
+    await store.unmarkPendingKeys(revived);
+    logger.info(`Forgot ${revived.length} pending session keys: their sessions are alive again`, { sessionIds: revived });
+  }
+  // An id still orphaned somewhere is the plan's business, this run or a later one.
+  const gone = pending.filter((id) => !alive.has(id) && !orphaned.has(id));
+  const results = await deleteSessionKeys(gone, store, concurrency, logger);
+  const failed = [...results.values()].filter((r) => r.outcome === 'failed').length;
+  if (failed > 0) throw new Error(`${failed} of ${gone.length} pending session keys could not be deleted; a later run retries`);
+  return [...results.values()].filter((r) => r.outcome === 'deleted').length;
 }
 
 /** How long a sighting is kept: long enough to be confirmed by a later run, then forgotten. */

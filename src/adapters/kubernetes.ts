@@ -34,6 +34,8 @@ export interface KubernetesClusterOptions {
   requestTimeoutMs?: number;
   logger?: Logger;
   description?: string;
+  /** Called before every attempt: where short-lived credentials are renewed (EKS tokens). */
+  beforeRequest?: () => Promise<void>;
 }
 
 interface Page<T> {
@@ -56,8 +58,10 @@ export class KubernetesCluster implements Cluster {
   private readonly pageSize: number;
   private readonly retry: RetryPolicy;
   private readonly logger: Logger;
+  private readonly beforeRequest: (() => Promise<void>) | undefined;
 
   constructor(options: KubernetesClusterOptions) {
+    this.beforeRequest = options.beforeRequest;
     this.limiter = new Limiter(options.concurrency);
     this.pageSize = options.pageSize ?? 500;
     this.retry = options.retry ?? DEFAULT_RETRY;
@@ -147,7 +151,11 @@ export class KubernetesCluster implements Cluster {
 
   /** One request: a place under the concurrency limit for each attempt, retried as the policy says. */
   private request<T>(what: string, call: () => Promise<T>): Promise<T> {
-    return withRetry(() => this.limiter.run(call), {
+    const attempt = async () => {
+      await this.beforeRequest?.();
+      return call();
+    };
+    return withRetry(() => this.limiter.run(attempt), {
       policy: this.retry,
       classify,
       onRetry: (error, attempt, delayMs) =>

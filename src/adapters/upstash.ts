@@ -9,6 +9,9 @@ import type { SessionStore } from '../ports.js';
 /** The run lock's key. */
 export const LOCK_KEY = 'lab-reconciler:lock';
 
+/** The set of session ids whose keys are still to be deleted. */
+export const PENDING_KEYS = 'lab-reconciler:pending-session-keys';
+
 /** Where the first sighting of an orphaned session is kept (the contract's name). */
 export function sightingKey(namespace: string, sessionId: string): string {
   return `lab-reconciler:sighting:${namespace}:${sessionId}`;
@@ -91,6 +94,23 @@ export class UpstashSessionStore implements SessionStore {
 
   async deleteSessionKey(sessionId: string): Promise<boolean> {
     return (await this.redis.del(this.sessionKey(sessionId))) > 0;
+  }
+
+  async markPendingKeys(sessionIds: readonly string[]): Promise<void> {
+    for (const ids of chunks(sessionIds)) {
+      const [first, ...rest] = ids;
+      if (first !== undefined) await this.redis.sadd(PENDING_KEYS, first, ...rest);
+    }
+  }
+
+  async pendingKeys(): Promise<string[]> {
+    return (await this.redis.smembers(PENDING_KEYS)).map(String);
+  }
+
+  async unmarkPendingKeys(sessionIds: readonly string[]): Promise<void> {
+    for (const ids of chunks(sessionIds)) {
+      if (ids.length > 0) await this.redis.srem(PENDING_KEYS, ...ids);
+    }
   }
 }
 

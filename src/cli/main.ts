@@ -4,18 +4,16 @@
  * parameters and returns the exit status, so it is tested in-process.
  */
 import { parseArgs } from 'node:util';
-import type { Config, Given, Variable } from '../config.js';
+import type { Given, Variable } from '../config.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { messageOf } from '../core/apply.js';
-import type { Cluster, Clock, SessionStore } from '../ports.js';
+import type { Clock } from '../ports.js';
 import { systemClock } from '../ports.js';
 import { reconcile } from '../reconcile.js';
 import type { RunSettings } from '../reconcile.js';
 import type { Summary } from '../core/report.js';
-import { KubernetesCluster } from '../adapters/kubernetes.js';
-import { loadInCluster, loadKubeconfig } from '../adapters/kubeconfig.js';
 import { SnapshotCluster } from '../adapters/snapshot.js';
-import { UpstashSessionStore, createUpstashClient } from '../adapters/upstash.js';
+import { clusterSource, sessionStore } from '../runtime.js';
 import { terminalLogger } from './logger.js';
 import type { Writable } from './logger.js';
 import { renderTable } from './table.js';
@@ -141,9 +139,13 @@ async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<
   if (command === 'plan') settings.dryRun = true;
 
   // Everything that can be wrong with the configuration is found before any request.
-  const store = snapshot !== undefined ? undefined : sessionStore(config);
-  const cluster = snapshot !== undefined ? SnapshotCluster.fromFile(snapshot) : liveCluster(config, flags, io);
   const logger = terminalLogger(io.stderr);
+  const source =
+    snapshot !== undefined
+      ? undefined
+      : clusterSource(config, { env: io.env, logger, kubeconfigSetting: typeof flags.kubeconfig === 'string' ? '--kubeconfig' : 'KUBECONFIG' });
+  const store = snapshot !== undefined ? undefined : await sessionStore(config);
+  const cluster = source ? await source.forRun() : SnapshotCluster.fromFile(snapshot!);
   if (snapshot !== undefined && config.upstash) {
     logger.info('Read the cluster from a snapshot; the session store is not used');
   }
@@ -176,29 +178,4 @@ function narrow(allowlist: string[], requested: string | undefined): string[] {
     throw new ConfigError('--namespaces', `${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} not in the allowlist RECONCILIATION_NAMESPACES (${allowlist.join(', ')})`);
   }
   return names;
-}
-
-function liveCluster(config: Config, flags: Flags, io: CliIo): Cluster {
-  if (config.k8sMode === 'eks') {
-    throw new ConfigError('K8S_MODE', 'eks is the Lambda\'s mode; on the command line use kubeconfig (with a kubeconfig whose user runs aws eks get-token) or in-cluster');
-  }
-  const kubeConfig =
-    config.k8sMode === 'in-cluster'
-      ? loadInCluster(io.env)
-      : loadKubeconfig({ path: config.kubeconfigPath, pathSetting: typeof flags.kubeconfig === 'string' ? '--kubeconfig' : 'KUBECONFIG', context: config.kubeContext });
-  const name = config.k8sMode === 'in-cluster' ? 'in-cluster' : kubeConfig.getCurrentContext();
-  return new KubernetesCluster({
-    kubeConfig,
-    concurrency: config.concurrency,
-    logger: terminalLogger(io.stderr),
-    description: `context ${name} (${kubeConfig.getCurrentCluster()?.server})`,
-  });
-}
-
-function sessionStore(config: Config): SessionStore | undefined {
-  if (!config.upstash) return undefined;
-  if (!config.upstash.token) {
-    throw new ConfigError('UPSTASH_REDIS_REST_TOKEN_PARAMETER', 'is read by the Lambda only; on the command line set UPSTASH_REDIS_REST_TOKEN');
-  }
-  return new UpstashSessionStore(createUpstashClient({ url: config.upstash.url, token: config.upstash.token }), config.sessionKeyPrefix);
 }

@@ -15,8 +15,10 @@ export type SessionAction = 'cleaned' | 'would-clean' | 'spared' | 'failed';
 export type SessionKeyOutcome =
   | 'deleted'
   | 'absent'
-  /** Not deleted: a resource remains, the run was a dry run, or the id is alive elsewhere. */
+  /** Not deleted, and not to be: a resource remains, a dry run, or the id is alive elsewhere. */
   | 'kept'
+  /** Not deleted yet: remembered, and deleted by a later run once nothing uses it. */
+  | 'pending'
   | 'failed'
   /** No session store is configured. */
   | 'no-store';
@@ -44,15 +46,25 @@ export interface ApplyOptions {
   logger: Logger;
   /** False when too little time is left to start another session. */
   shouldStart?: () => boolean;
+  /**
+   * False when a namespace of the run could not be listed: a session id could be alive
+   * there unseen, so keys are remembered as pending and left to a later run.
+   */
+  keysMayBeDeleted: boolean;
 }
 
-/** Carries out the plan; resolves to one outcome per decision, in the plan's order. */
+/**
+ * Carries out the plan in three steps: remember the keys to delete, delete the sessions'
+ * Kubernetes resources, then delete the keys of the session ids whose resources are all
+ * gone. Resolves to one outcome per decision, in the plan's order.
+ */
 export async function applyPlan(plan: Plan, options: ApplyOptions): Promise<SessionOutcome[]> {
   const outcomes = new Map<SessionDecision, SessionOutcome>();
   for (const decision of plan.decisions) {
     if (decision.action === 'spare') outcomes.set(decision, spared(decision, options.logger));
   }
   const toClean = plan.decisions.filter((d) => d.action === 'clean');
+  if (!(await rememberKeys(toClean, options, outcomes))) return plan.decisions.map((d) => outcomes.get(d)!);
   await forEachBounded(
     toClean,
     options.concurrency,
@@ -64,7 +76,103 @@ export async function applyPlan(plan: Plan, options: ApplyOptions): Promise<Sess
       onSkipped: (decision) => outcomes.set(decision, notReached(decision, options.logger)),
     },
   );
-  return plan.decisions.map((d) => outcomes.get(d)!);
+  const ordered = plan.decisions.map((d) => outcomes.get(d)!);
+  await settleKeys(ordered, options);
+  return ordered;
+}
+
+/**
+ * Before any resource goes, its session's key is remembered as pending, so that a key whose
+ * delete fails later is not lost with its last trace. A store that cannot remember cleans
+ * nothing: deleting the resources would leave the key behind for good.
+ */
+async function rememberKeys(toClean: SessionDecision[], options: ApplyOptions, outcomes: Map<SessionDecision, SessionOutcome>): Promise<boolean> {
+  const { store, dryRun, logger } = options;
+  if (!store || dryRun || toClean.length === 0) return true;
+  const ids = [...new Set(toClean.filter((d) => d.mayDeleteSessionKey).map((d) => d.orphan.sessionId))];
+  if (ids.length === 0) return true;
+  try {
+    await store.markPendingKeys(ids);
+    return true;
+  } catch (error) {
+    for (const decision of toClean) {
+      const result = outcome(decision, 'failed', 'store-failed');
+      result.error = `the session store could not record the keys to delete, so nothing was deleted: ${messageOf(error)}`;
+      result.sessionKey = 'kept';
+      outcomes.set(decision, result);
+    }
+    logger.error(`Cleaned no session: the session store could not record the keys to delete: ${messageOf(error)}`);
+    return false;
+  }
+}
+
+/**
+ * Deletes the key of each session id whose every orphaned session in this run was cleaned
+ * (a key is shared by all lab types and namespaces using the id). The others stay pending.
+ */
+async function settleKeys(outcomes: SessionOutcome[], options: ApplyOptions): Promise<void> {
+  const { store, dryRun, logger } = options;
+  const byId = new Map<string, SessionOutcome[]>();
+  for (const o of outcomes) byId.set(o.decision.orphan.sessionId, [...(byId.get(o.decision.orphan.sessionId) ?? []), o]);
+  const toDelete: string[] = [];
+  for (const [id, sharing] of byId) {
+    const cleaned = sharing.filter((o) => o.sessionKey === undefined && (o.action === 'cleaned' || o.action === 'would-clean'));
+    if (cleaned.length === 0) continue;
+    const settle = (value: SessionKeyOutcome) => cleaned.forEach((o) => (o.sessionKey = value));
+    if (!store) settle('no-store');
+    else if (dryRun) settle('kept');
+    else if (!cleaned[0]!.decision.mayDeleteSessionKey) {
+      settle('kept');
+      logger.warn(`Kept session key ${store.sessionKey(id)}: session ${id} is alive in another namespace or lab type`, { sessionId: id });
+    } else if (!options.keysMayBeDeleted || cleaned.length < sharing.length) {
+      settle('pending');
+      logger.warn(`Left session key ${store.sessionKey(id)} for a later run: ${options.keysMayBeDeleted ? 'another session with this id still has resources' : 'a namespace could not be listed'}`, { sessionId: id });
+    } else toDelete.push(id);
+  }
+  const results = await deleteSessionKeys(toDelete, store, options.concurrency, logger);
+  for (const [id, result] of results) {
+    for (const o of byId.get(id)!) {
+      o.sessionKey = result.outcome;
+      if (result.outcome === 'failed') {
+        o.action = 'failed';
+        o.reason = 'session-key-failed';
+        o.error = `its resources are gone, but session key ${store!.sessionKey(id)} could not be deleted (a later run retries): ${result.error}`;
+      }
+    }
+  }
+}
+
+/**
+ * Deletes session keys, at most `concurrency` at once, and forgets them as pending once
+ * deleted. A failure leaves the key pending, for a later run.
+ */
+export async function deleteSessionKeys(
+  ids: readonly string[],
+  store: SessionStore | undefined,
+  concurrency: number,
+  logger: Logger,
+): Promise<Map<string, { outcome: 'deleted' | 'absent' | 'failed'; error?: string }>> {
+  const results = new Map<string, { outcome: 'deleted' | 'absent' | 'failed'; error?: string }>();
+  if (!store || ids.length === 0) return results;
+  await forEachBounded(ids, concurrency, async (id) => {
+    const key = store.sessionKey(id);
+    try {
+      const existed = await store.deleteSessionKey(id);
+      results.set(id, { outcome: existed ? 'deleted' : 'absent' });
+      logger.info(existed ? `Deleted session key ${key}` : `Found session key ${key} already gone`, { sessionId: id, key, action: existed ? 'deleted-session-key' : 'session-key-absent' });
+    } catch (error) {
+      results.set(id, { outcome: 'failed', error: messageOf(error) });
+      logger.error(`Failed to delete session key ${key}; a later run retries: ${messageOf(error)}`, { sessionId: id, key, error: messageOf(error) });
+    }
+  });
+  const done = [...results].filter(([, r]) => r.outcome !== 'failed').map(([id]) => id);
+  if (done.length > 0) {
+    await store.unmarkPendingKeys(done).catch((error: unknown) => {
+      // Harmless: a later run finds the key gone and forgets it then.
+      logger.warn(`Failed to forget ${done.length} deleted session keys as pending: ${messageOf(error)}`);
+    });
+  }
+  return results;
 }
 
 function label(decision: SessionDecision): string {
@@ -159,10 +267,9 @@ async function cleanSession(decision: SessionDecision, options: ApplyOptions): P
     result.reason = conflict ? 'conflict' : 'delete-failed';
     result.error = problems.join('; ');
     // A resource remains, so the session record must stay: it is the last trace.
-    result.sessionKey = options.store ? 'kept' : 'no-store';
+    result.sessionKey = !options.store ? 'no-store' : options.dryRun || !decision.mayDeleteSessionKey ? 'kept' : 'pending';
     return result;
   }
-  result.sessionKey = await deleteSessionKey(decision, options, result);
   return result;
 }
 
@@ -173,9 +280,10 @@ async function cleanSession(decision: SessionDecision, options: ApplyOptions): P
  */
 async function deploymentReappeared(
   decision: SessionDecision,
-  { cluster, store, logger }: ApplyOptions,
+  options: ApplyOptions,
   result: SessionOutcome,
 ): Promise<SessionOutcome | false> {
+  const { cluster, store, logger } = options;
   const { namespace } = decision.orphan;
   const deployment = nameFor('Deployment', decision.orphan);
   try {
@@ -197,37 +305,9 @@ async function deploymentReappeared(
       error: messageOf(error),
     });
   }
-  result.sessionKey = store ? 'kept' : 'no-store';
+  // A session alive again keeps its key; one that could not be checked may still be dead.
+  result.sessionKey = !store ? 'no-store' : result.action === 'spared' || options.dryRun || !decision.mayDeleteSessionKey ? 'kept' : 'pending';
   return result;
-}
-
-async function deleteSessionKey(
-  decision: SessionDecision,
-  { store, dryRun, logger }: ApplyOptions,
-  result: SessionOutcome,
-): Promise<SessionKeyOutcome> {
-  if (!store) return 'no-store';
-  const key = store.sessionKey(decision.orphan.sessionId);
-  if (dryRun) return 'kept';
-  if (!decision.mayDeleteSessionKey) {
-    logger.warn(`Kept session key ${key}: session ${decision.orphan.sessionId} is alive elsewhere`, fields(decision));
-    return 'kept';
-  }
-  try {
-    const existed = await store.deleteSessionKey(decision.orphan.sessionId);
-    logger.info(existed ? `Deleted session key ${key}` : `Found session key ${key} already gone`, {
-      ...fields(decision),
-      action: existed ? 'deleted-session-key' : 'session-key-absent',
-      key,
-    });
-    return existed ? 'deleted' : 'absent';
-  } catch (error) {
-    result.action = 'failed';
-    result.reason = 'session-key-failed';
-    result.error = `session key ${key}: ${messageOf(error)}`;
-    logger.error(`Failed to delete session key ${key}: ${messageOf(error)}`, { ...fields(decision), key, error: messageOf(error) });
-    return 'failed';
-  }
 }
 
 /** The message of anything thrown. */

@@ -70,6 +70,8 @@ export interface SummaryInput {
   /** Errors that belong to no namespace or session (session store, lock...). */
   runErrors: number;
   warnings: readonly string[];
+  /** Keys deleted outside any session of this run (left pending by an earlier run). */
+  extraSessionKeysDeleted?: number;
 }
 
 const EMPTY_TOTALS: Totals = {
@@ -86,7 +88,7 @@ const EMPTY_TOTALS: Totals = {
 /** Builds the summary of a run that reached the cluster. */
 export function summarize(input: SummaryInput): Summary {
   const namespaces = input.namespaces.map((result) => namespaceSummary(result, input.outcomes));
-  const totals: Totals = { ...EMPTY_TOTALS, errors: input.runErrors };
+  const totals: Totals = { ...EMPTY_TOTALS, errors: input.runErrors, sessionKeysDeleted: input.extraSessionKeysDeleted ?? 0 };
   for (const ns of namespaces) {
     totals.namespacesChecked += ns.error === undefined ? 1 : 0;
     totals.servicesChecked += ns.servicesChecked;

@@ -3,7 +3,7 @@
  * private redis-server; and whole runs that use it together with the local API server.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LOCK_KEY, sightingKey } from '../../src/adapters/upstash.js';
+import { LOCK_KEY, PENDING_KEYS, sightingKey } from '../../src/adapters/upstash.js';
 import { reconcile, sightingTtlSeconds } from '../../src/reconcile.js';
 import type { RunSettings } from '../../src/reconcile.js';
 import type { Clock } from '../../src/ports.js';
@@ -213,7 +213,7 @@ describe('a run with a session store', () => {
     const summary = await run();
 
     // Assess
-    expect(summary.sessions[0]).toMatchObject({ action: 'failed', reason: 'conflict', sessionKey: 'kept' });
+    expect(summary.sessions[0]).toMatchObject({ action: 'failed', reason: 'conflict', sessionKey: 'pending' });
     expect(names(server, 'Service', 'jupyter-lab')).toEqual(['jupyter-service-dead']);
     expect(await get('lab_session:dead')).toBe('{}');
   });
@@ -269,19 +269,40 @@ describe('a run with a session store', () => {
     expect(server.requests).toHaveLength(0);
   });
 
-  it('reports a session key that could not be deleted, after its resources were', async () => {
+  it('reports a session key that could not be deleted, and deletes it in the next run', async () => {
     // Prepare
     seedSession(server, 'jupyter-lab', 'jupyter', 'dead');
     await direct.call('SET', 'lab_session:dead', '{}');
     bridge.fail({ command: 'DEL', effect: { status: 500, body: { error: 'ERR unavailable' } }, times: Infinity });
 
     // Act
+    const first = await run();
+    const pendingAfterFirst = await direct.call('SMEMBERS', PENDING_KEYS);
+    bridge.reset();
+    const second = await run();
+
+    // Assess
+    expect(first.status).toBe('partial');
+    expect(first.sessions[0]).toMatchObject({ action: 'failed', reason: 'session-key-failed', sessionKey: 'failed' });
+    expect(first.sessions[0]!.error).toContain('lab_session:dead');
+    expect((pendingAfterFirst as Buffer[]).map(String)).toEqual(['dead']);
+    expect(second).toMatchObject({ status: 'ok', sessions: [], totals: { sessionKeysDeleted: 1 } });
+    expect(await get('lab_session:dead')).toBeNull();
+    expect(await direct.call('SMEMBERS', PENDING_KEYS)).toEqual([]);
+  });
+
+  it('cleans nothing when the session store cannot record the keys to delete', async () => {
+    // Prepare
+    seedSession(server, 'jupyter-lab', 'jupyter', 'dead');
+    bridge.fail({ command: 'SADD', effect: { status: 500, body: { error: 'ERR unavailable' } }, times: Infinity });
+
+    // Act
     const summary = await run();
 
     // Assess
     expect(summary.status).toBe('partial');
-    expect(summary.sessions[0]).toMatchObject({ action: 'failed', reason: 'session-key-failed', sessionKey: 'failed' });
-    expect(summary.sessions[0]!.error).toContain('lab_session:dead');
+    expect(summary.sessions[0]).toMatchObject({ action: 'failed', reason: 'store-failed' });
+    expect(server.countRequests({ verb: 'delete' })).toBe(0);
   });
 
   it('writes nothing to the session store in a dry run, not even the lock', async () => {
@@ -293,7 +314,7 @@ describe('a run with a session store', () => {
     const summary = await run({ dryRun: true, confirmSeconds: 240 });
 
     // Assess
-    const writes = bridge.commands.filter((c) => ['SET', 'DEL', 'EVAL', 'EVALSHA', 'EXPIRE', 'PEXPIRE'].includes(c[0]!));
+    const writes = bridge.commands.filter((c) => ['SET', 'DEL', 'EVAL', 'EVALSHA', 'EXPIRE', 'PEXPIRE', 'SADD', 'SREM'].includes(c[0]!));
     expect(writes).toEqual([]);
     expect(summary.sessions[0]).toMatchObject({ action: 'spared', reason: 'unconfirmed' });
     expect(await get('lab_session:dead')).toBe('{}');

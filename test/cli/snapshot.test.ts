@@ -130,7 +130,8 @@ describe('lab-reconciler usage errors', () => {
     ['a missing snapshot', ['plan', '--snapshot', '/nonexistent/dump.json'], {}, /--snapshot: cannot read \/nonexistent\/dump.json/],
     ['a missing kubeconfig', ['plan'], { KUBECONFIG: '/nonexistent/kubeconfig' }, /KUBECONFIG: kubeconfig file \/nonexistent\/kubeconfig does not exist/],
     ['in-cluster outside a pod', ['plan'], { K8S_MODE: 'in-cluster' }, /K8S_MODE: is in-cluster, but KUBERNETES_SERVICE_HOST/],
-    ['a token parameter on the command line', ['plan'], { UPSTASH_REDIS_REST_URL: 'https://x.upstash.io', UPSTASH_REDIS_REST_TOKEN_PARAMETER: '/lab/token' }, /UPSTASH_REDIS_REST_TOKEN_PARAMETER: is read by the Lambda only/],
+    ['a session store URL without a token', ['plan'], { UPSTASH_REDIS_REST_URL: 'https://x.upstash.io' }, /UPSTASH_REDIS_REST_TOKEN: is required when UPSTASH_REDIS_REST_URL is set/],
+    ['eks mode without a cluster name', ['plan'], { K8S_MODE: 'eks', AWS_REGION: 'eu-west-1' }, /EKS_CLUSTER_NAME: is required when K8S_MODE is eks/],
   ];
   it.each(cases)('rejects %s with exit status 2 and a message naming it', async (_name, argv, env, message) => {
     // Act

@@ -42,8 +42,9 @@ async function planNow(w: World, namespaces: string[] = [NS]): Promise<Plan> {
   return decide({ findings, sightings: undefined, settings: SETTINGS, now: w.clock.now() });
 }
 
-function apply(w: World, plan: Plan, options: { dryRun?: boolean; concurrency?: number; shouldStart?: () => boolean; noStore?: boolean } = {}) {
+function apply(w: World, plan: Plan, options: { dryRun?: boolean; concurrency?: number; shouldStart?: () => boolean; noStore?: boolean; keysMayBeDeleted?: boolean } = {}) {
   return applyPlan(plan, {
+    keysMayBeDeleted: options.keysMayBeDeleted ?? true,
     cluster: w.cluster,
     store: options.noStore ? undefined : w.store,
     dryRun: options.dryRun ?? false,
@@ -68,11 +69,13 @@ describe('applyPlan', () => {
     const outcomes = await apply(w, plan);
     // Assess
     expect(w.log.map((c) => [c.operation, c.subject, c.uid, c.dryRun, c.result])).toEqual([
+      ['markPendingKeys', '[abc]', undefined, undefined, 'undefined'],
       ['deploymentExists', 'Deployment/jupyter-lab/jupyter-lab-abc', undefined, undefined, 'false'],
       ['delete', 'Ingress/jupyter-lab/jupyter-ingress-abc', added.Ingress!.uid, false, 'deleted'],
       ['delete', 'Service/jupyter-lab/jupyter-service-abc', added.Service!.uid, false, 'deleted'],
       ['delete', 'ConfigMap/jupyter-lab/jupyter-config-abc', added.ConfigMap!.uid, false, 'deleted'],
       ['deleteSessionKey', 'lab_session:abc', undefined, undefined, 'true'],
+      ['unmarkPendingKeys', '[abc]', undefined, undefined, 'undefined'],
     ]);
     expect(brief(outcomes)).toEqual([{ id: 'abc', action: 'cleaned', reason: 'no-deployment', sessionKey: 'deleted' }]);
     expect(outcomes[0]!.deleted).toEqual(['Ingress/jupyter-ingress-abc', 'Service/jupyter-service-abc', 'ConfigMap/jupyter-config-abc']);
@@ -105,7 +108,7 @@ describe('applyPlan', () => {
     // Act
     const outcomes = await apply(w, plan);
     // Assess
-    expect(brief(outcomes)).toEqual([{ id: 'abc', action: 'failed', reason: 'conflict', sessionKey: 'kept' }]);
+    expect(brief(outcomes)).toEqual([{ id: 'abc', action: 'failed', reason: 'conflict', sessionKey: 'pending' }]);
     expect(w.cluster.deletes().map((c) => [c.subject, c.result])).toEqual([
       ['Ingress/jupyter-lab/jupyter-ingress-abc', 'deleted'],
       ['Service/jupyter-lab/jupyter-service-abc', 'conflict'],
@@ -128,7 +131,7 @@ describe('applyPlan', () => {
     const outcomes = await apply(w, plan);
     // Assess
     expect(brief(outcomes)).toEqual([
-      { id: 'a', action: 'failed', reason: 'delete-failed', sessionKey: 'kept' },
+      { id: 'a', action: 'failed', reason: 'delete-failed', sessionKey: 'pending' },
       { id: 'b', action: 'cleaned', reason: 'no-deployment', sessionKey: 'deleted' },
     ]);
     expect(outcomes[0]!.error).toContain('503 Service Unavailable');
@@ -215,7 +218,7 @@ describe('applyPlan', () => {
     // Act
     const outcomes = await apply(w, plan);
     // Assess
-    expect(brief(outcomes)).toEqual([{ id: 'abc', action: 'failed', reason: 'check-failed', sessionKey: 'kept' }]);
+    expect(brief(outcomes)).toEqual([{ id: 'abc', action: 'failed', reason: 'check-failed', sessionKey: 'pending' }]);
     expect(outcomes[0]!.error).toContain('connection reset');
     expect(w.cluster.deletes()).toEqual([]);
   });
@@ -232,7 +235,8 @@ describe('applyPlan', () => {
       { id: 'a', action: 'failed', reason: 'deadline', sessionKey: undefined },
       { id: 'b', action: 'failed', reason: 'deadline', sessionKey: undefined },
     ]);
-    expect(w.log).toEqual([]);
+    // The keys were remembered as pending before anything started; nothing else happened.
+    expect(w.log.map((c) => c.operation)).toEqual(['markPendingKeys']);
     expect(w.cluster.snapshot().objects).toHaveLength(6);
   });
 
@@ -324,5 +328,25 @@ describe('applyPlan', () => {
     // Assess
     expect(outcomes.map((o) => o.decision)).toEqual(plan.decisions);
     expect(brief(outcomes).map((o) => `${o.id}:${o.action}`)).toEqual(['a:cleaned', 'b:spared', 'c:cleaned', 'd:spared', 'e:cleaned']);
+  });
+
+  it('leaves a key shared with a spared session of the same id pending, then deletes it once nothing uses the id', async () => {
+    // Prepare: s1 is orphaned in two namespaces; in ubuntu-lab its Service still has a ready endpoint.
+    const w = world();
+    addSession(w.cluster, { sessionId: 's1', now: w.clock.now() });
+    addSession(w.cluster, { sessionId: 's1', namespace: 'ubuntu-lab', labType: 'ubuntu', endpoints: [true], now: w.clock.now() });
+    w.store.seedSessions('s1');
+    const plan = await planNow(w, [NS, 'ubuntu-lab']);
+
+    // Act
+    const outcomes = await apply(w, plan);
+
+    // Assess: the key is the last trace of the ubuntu session too.
+    expect(brief(outcomes)).toEqual([
+      { id: 's1', action: 'cleaned', reason: 'no-deployment', sessionKey: 'pending' },
+      { id: 's1', action: 'spared', reason: 'has-endpoints', sessionKey: undefined },
+    ]);
+    expect(w.store.has('lab_session:s1')).toBe(true);
+    expect(await w.store.pendingKeys()).toEqual(['s1']);
   });
 });

@@ -70,7 +70,14 @@ async function scenario(options: Scenario = {}): Promise<{ input: SummaryInput; 
   }
   const findings = namespaces.flatMap((ns) => (ns.findings ? [ns.findings] : []));
   const plan = decide({ findings, sightings: undefined, settings: { minAgeSeconds: 300, confirmSeconds: 0, maxDeletions: options.maxDeletions ?? 50 }, now });
-  const outcomes = await applyPlan(plan, { cluster, store, dryRun: options.dryRun ?? false, concurrency: 2, logger: new RecordingLogger() });
+  const outcomes = await applyPlan(plan, {
+    cluster,
+    store,
+    dryRun: options.dryRun ?? false,
+    concurrency: 2,
+    logger: new RecordingLogger(),
+    keysMayBeDeleted: namespaces.every((ns) => ns.findings !== undefined),
+  });
   return {
     outcomes,
     input: {

@@ -310,7 +310,18 @@ export function sightingKey(namespace: string, sessionId: string): string {
   return `lab-reconciler:sighting:${namespace}:${sessionId}`;
 }
 
-type StoreOperation = 'acquireLock' | 'releaseLock' | 'sightings' | 'forgetSightings' | 'deleteSessionKey';
+type StoreOperation =
+  | 'acquireLock'
+  | 'releaseLock'
+  | 'sightings'
+  | 'forgetSightings'
+  | 'deleteSessionKey'
+  | 'markPendingKeys'
+  | 'pendingKeys'
+  | 'unmarkPendingKeys';
+
+/** The set of session ids whose keys are still to be deleted (as the Upstash adapter names it). */
+export const PENDING_KEYS = 'lab-reconciler:pending-session-keys';
 
 interface StoredValue {
   value: string;
@@ -437,6 +448,33 @@ export class FakeSessionStore implements SessionStore {
       this.keys.delete(key);
       return existed;
     });
+  }
+
+  async markPendingKeys(sessionIds: readonly string[]): Promise<void> {
+    return this.call('markPendingKeys', `[${sessionIds.join(',')}]`, {}, () => {
+      this.pending = [...new Set([...this.pending, ...sessionIds])].sort();
+    });
+  }
+
+  async pendingKeys(): Promise<string[]> {
+    return this.call('pendingKeys', PENDING_KEYS, {}, () => [...this.pending]);
+  }
+
+  async unmarkPendingKeys(sessionIds: readonly string[]): Promise<void> {
+    return this.call('unmarkPendingKeys', `[${sessionIds.join(',')}]`, {}, () => {
+      this.pending = this.pending.filter((id) => !sessionIds.includes(id));
+    });
+  }
+
+  /** The pending set as stored (a Redis set, kept here as a JSON array under PENDING_KEYS). */
+  private get pending(): string[] {
+    const stored = this.get(PENDING_KEYS);
+    return stored === undefined ? [] : (JSON.parse(stored) as string[]);
+  }
+
+  private set pending(ids: string[]) {
+    if (ids.length === 0) this.keys.delete(PENDING_KEYS);
+    else this.setKey(PENDING_KEYS, JSON.stringify(ids));
   }
 
   private live(key: string): StoredValue | undefined {
