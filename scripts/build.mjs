@@ -1,4 +1,5 @@
-// Bundles the entry points with esbuild: dist/cli.mjs (the command line).
+// Bundles the entry points with esbuild: dist/cli.mjs (the command line) and
+// dist/handler.mjs (the Lambda, an ES module exporting `handler`).
 // ESM bundles of CommonJS dependencies need `require`, hence the createRequire banner.
 import { build } from 'esbuild';
 import { chmod, rm } from 'node:fs/promises';
@@ -28,3 +29,10 @@ await build({
   banner: { js: `#!/usr/bin/env node\n${requireBanner}` },
 });
 await chmod('dist/cli.mjs', 0o755);
+await build({
+  ...common,
+  entryPoints: { handler: 'src/handler.ts' },
+  outExtension: { '.js': '.mjs' },
+  outdir: 'dist',
+  banner: { js: requireBanner },
+});

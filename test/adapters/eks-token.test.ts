@@ -61,3 +61,19 @@ describe(`createEksToken (vectors from ${generator})`, () => {
     expect(new Set(tokens).size).toBe(4);
   });
 });
+
+describe('checkEksToken (the test API server\'s verifier)', () => {
+  it('accepts awscli\'s tokens and rejects one signed for another cluster or key', async () => {
+    // Prepare
+    const { checkEksToken } = await import('../support/eks.js');
+    const v = vectors[0]!;
+    const check = { cluster: v.cluster, region: v.region, accessKeyId: v.accessKeyId, secretAccessKey: v.secretAccessKey, now: Date.parse(v.time) };
+
+    // Act / Assess
+    expect(checkEksToken(v.token, check)).toBeUndefined();
+    expect(checkEksToken(v.token, { ...check, cluster: 'other' })).toMatch(/signature/);
+    expect(checkEksToken(v.token, { ...check, secretAccessKey: 'wrong' })).toMatch(/signature/);
+    expect(checkEksToken(v.token, { ...check, now: Date.parse(v.time) + 16 * 60_000 })).toMatch(/15 minutes/);
+    expect(checkEksToken('Bearer nonsense', check)).toMatch(/prefix/);
+  });
+});
