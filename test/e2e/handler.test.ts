@@ -145,6 +145,8 @@ describe(`dist/handler.mjs on ${NODE === process.execPath ? `this Node (${proces
     // Act
     const run = await invoke({ version: '0', id: 'e2e', 'detail-type': 'Scheduled Event', source: 'aws.events', time: new Date().toISOString(), detail: {} });
 
+    // Assess: the Node that ran it (CI runs this file again under Node 24)
+    if (process.env.LAB_RECONCILER_EXPECT_NODE) expect(run.node).toMatch(new RegExp(`^v${process.env.LAB_RECONCILER_EXPECT_NODE}\\.`));
     // Assess: the summary
     expect(run.error).toBeUndefined();
     const summary = run.result!;
