@@ -106,12 +106,12 @@ export function loadConfig(options: LoadOptions): Config {
     intervalSeconds: parseInteger(read('RECONCILIATION_INTERVAL'), 60, 86_400),
     sessionKeyPrefix: parseToken(read('SESSION_KEY_PREFIX')),
     k8sMode,
-    eksClusterName: optionalToken(read('EKS_CLUSTER_NAME')),
-    awsRegion: optionalToken(read('AWS_REGION')),
-    kubeconfigPath: optionalToken(read('KUBECONFIG')),
+    eksClusterName: matching(optionalToken(read('EKS_CLUSTER_NAME')), 'EKS_CLUSTER_NAME', EKS_CLUSTER, 'an EKS cluster name (letters, digits, - and _, at most 100, starting with a letter or digit)'),
+    awsRegion: matching(optionalToken(read('AWS_REGION')), 'AWS_REGION', AWS_REGION, 'an AWS region such as eu-west-1'),
+    kubeconfigPath: optionalPath(read('KUBECONFIG')),
     kubeContext: optionalToken(options.context === undefined ? undefined : { value: options.context, source: '--context' }),
     upstash: parseUpstash(read),
-    metricsNamespace: parseToken(read('METRICS_NAMESPACE')),
+    metricsNamespace: parseMetricsNamespace(read('METRICS_NAMESPACE')),
   };
   if (config.intervalSeconds % 60 !== 0) {
     throw new ConfigError(sourceOf(read, 'RECONCILIATION_INTERVAL'), `must be a whole number of minutes (a multiple of 60), got ${config.intervalSeconds}`);
@@ -213,10 +213,40 @@ function optionalToken(given: Given | undefined): string | undefined {
   return parseToken({ value: given.value.trim(), source: given.source });
 }
 
+// The formats AWS documents: EKS cluster names, regions, SSM parameter names (or ARNs).
+const EKS_CLUSTER = /^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/;
+const AWS_REGION = /^[a-z]{2,}(-[a-z]+)+-\d+$/;
+const SSM_PARAMETER = /^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter\/[a-zA-Z0-9_.\-/]+|[a-zA-Z0-9_.\-/]{1,2048})$/;
+
+function matching(value: string | undefined, setting: string, pattern: RegExp, what: string): string | undefined {
+  if (value !== undefined && !pattern.test(value)) throw new ConfigError(setting, `must be ${what}, got ${show(value)}`);
+  return value;
+}
+
+/** A path: spaces inside are kept (kubectl allows them), around it trimmed; unset or blank is undefined. */
+function optionalPath(given: Given | undefined): string | undefined {
+  if (!given || given.value.trim() === '') return undefined;
+  return given.value.trim();
+}
+
+/** A CloudWatch namespace: 1 to 255 printable ASCII characters, not starting with ':' or AWS/. */
+function parseMetricsNamespace(given: Given | undefined): string {
+  const value = parseToken(given);
+  if (value.length > 255 || !/^[\x21-\x7e]+$/.test(value) || value.startsWith(':') || value.startsWith('AWS/')) {
+    throw new ConfigError(given!.source, `must be a CloudWatch namespace (up to 255 ASCII characters, not starting with ':' or AWS/), got ${show(value)}`);
+  }
+  return value;
+}
+
 function parseUpstash(read: Read): UpstashSettings | undefined {
   const url = optionalToken(read('UPSTASH_REDIS_REST_URL'));
   const token = optionalToken(read('UPSTASH_REDIS_REST_TOKEN'));
-  const tokenParameter = optionalToken(read('UPSTASH_REDIS_REST_TOKEN_PARAMETER'));
+  const tokenParameter = matching(
+    optionalToken(read('UPSTASH_REDIS_REST_TOKEN_PARAMETER')),
+    'UPSTASH_REDIS_REST_TOKEN_PARAMETER',
+    SSM_PARAMETER,
+    'an SSM parameter name (letters, digits, _ . - /) or its ARN',
+  );
   if (!url) {
     if (token || tokenParameter) {
       const which = token ? 'UPSTASH_REDIS_REST_TOKEN' : 'UPSTASH_REDIS_REST_TOKEN_PARAMETER';

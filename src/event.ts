@@ -30,9 +30,18 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
 }
 
-/** Whether the event is EventBridge's scheduled event, which carries no request. */
+/**
+ * Whether the event is EventBridge's scheduled event, which carries no request. One that also
+ * carries a request field is not: it is checked as an ad hoc event (and its EventBridge fields
+ * rejected), so that a dryRun in it is never silently dropped.
+ */
 function isScheduled(event: Record<string, unknown>): boolean {
-  return event.source === 'aws.events' && event['detail-type'] === 'Scheduled Event';
+  return event.source === 'aws.events' && event['detail-type'] === 'Scheduled Event' && ![...FIELDS].some((field) => Object.hasOwn(event, field));
+}
+
+/** A field name as it may be shown in a message: quoted, and cut when very long. */
+function fieldName(key: string): string {
+  return JSON.stringify(key.length > 60 ? `${key.slice(0, 57)}...` : key);
 }
 
 /** Parses an event; throws EventError naming the first field that is wrong. */
@@ -46,21 +55,21 @@ export function parseEvent(event: unknown, allowlist: readonly string[]): RunReq
   const request: RunRequest = {};
   for (const key of Object.keys(fields)) {
     if (!FIELDS.has(key)) {
-      throw new EventError(`Unknown event field ${JSON.stringify(key)}: an ad hoc event may set only dryRun, namespaces and maxDeletions`);
+      throw new EventError(`Unknown event field ${fieldName(key)}: an ad hoc event may set only dryRun, namespaces and maxDeletions`);
     }
   }
-  if ('dryRun' in fields) {
+  if (Object.hasOwn(fields, 'dryRun')) {
     if (typeof fields.dryRun !== 'boolean') throw new EventError(`Event field dryRun must be true or false, got ${describe(fields.dryRun)}`);
     request.dryRun = fields.dryRun;
   }
-  if ('maxDeletions' in fields) {
+  if (Object.hasOwn(fields, 'maxDeletions')) {
     const value = fields.maxDeletions;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 100_000) {
       throw new EventError(`Event field maxDeletions must be a whole number from 1 to 100000, got ${describe(value)}`);
     }
     request.maxDeletions = value;
   }
-  if ('namespaces' in fields) request.namespaces = parseNamespaces(fields.namespaces, allowlist);
+  if (Object.hasOwn(fields, 'namespaces')) request.namespaces = parseNamespaces(fields.namespaces, allowlist);
   return request;
 }
 
@@ -79,8 +88,14 @@ function parseNamespaces(value: unknown, allowlist: readonly string[]): string[]
   return names;
 }
 
-/** The run's settings: the configuration, narrowed by the request. */
+/**
+ * The run's settings: the configuration, narrowed by the request. An event may make a run a
+ * dry run, never the reverse: `{"dryRun": false}` cannot lift RECONCILIATION_DRY_RUN=true.
+ */
 export function narrowSettings(config: Config, request: RunRequest): RunSettings {
+  if (config.dryRun && request.dryRun === false) {
+    throw new EventError('Event field dryRun cannot be false while RECONCILIATION_DRY_RUN is true: an event may only narrow a run');
+  }
   return {
     enabled: config.enabled,
     namespaces: request.namespaces ?? config.namespaces,

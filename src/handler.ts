@@ -61,14 +61,13 @@ export async function handler(event: unknown, context?: Partial<Context>): Promi
   }
 
   // A bad event is rejected before any request, to the cluster or anywhere else.
-  let request;
+  let settings;
   try {
-    request = parseEvent(event, config.namespaces);
+    settings = narrowSettings(config, parseEvent(event, config.namespaces));
   } catch (error) {
     if (error instanceof EventError) logger.error(`Rejected the event: ${error.message}`);
     throw error;
   }
-  const settings = narrowSettings(config, request);
   const remaining = context?.getRemainingTimeInMillis?.();
   const deadline = remaining === undefined ? undefined : Date.now() + remaining - DEADLINE_MARGIN_MS;
 

@@ -21,7 +21,8 @@ export interface MetadataLike {
 
 export interface EndpointSliceLike {
   metadata?: MetadataLike;
-  endpoints?: { conditions?: { ready?: boolean | null } | null }[] | null;
+  /** An array from the API; anything else can only come from a hand-made dump. */
+  endpoints?: unknown;
 }
 
 /** The record of one object; `namespace` is the one it was listed in when metadata lacks it. */
@@ -43,7 +44,17 @@ export function toEndpointSliceRecord(namespace: string, slice: EndpointSliceLik
     namespace: slice.metadata?.namespace ?? namespace,
     name: slice.metadata?.name ?? '',
     serviceName: slice.metadata?.labels?.[SERVICE_NAME_LABEL],
-    // The API reads an unset `ready` as ready.
-    readyEndpoints: (slice.endpoints ?? []).filter((e) => e?.conditions?.ready !== false).length,
+    readyEndpoints: readyEndpoints(slice.endpoints),
   };
+}
+
+/**
+ * Endpoints not known to be unready. The API reads an unset `ready` as ready; an `endpoints`
+ * that is not a list cannot be read, and counts as one ready endpoint, so that it spares its
+ * Service rather than letting it look unused.
+ */
+function readyEndpoints(endpoints: unknown): number {
+  if (endpoints === undefined || endpoints === null) return 0;
+  if (!Array.isArray(endpoints)) return 1;
+  return endpoints.filter((e) => (e as { conditions?: { ready?: unknown } } | null)?.conditions?.ready !== false).length;
 }

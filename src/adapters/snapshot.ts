@@ -36,13 +36,22 @@ export class SnapshotCluster implements Cluster {
     const items = listItems(document, source, setting);
     let ignored = 0;
     let deployments = 0;
+    const seen = new Set<string>();
     for (const item of items) {
-      const kind = typeof item?.kind === 'string' ? KINDS[item.kind] : undefined;
+      // Own properties only: a `kind` of "__proto__" or "toString" is just an unknown kind.
+      const kind = typeof item?.kind === 'string' && Object.hasOwn(KINDS, item.kind) ? KINDS[item.kind] : undefined;
       const namespace = item?.metadata?.namespace;
       if (!kind || typeof namespace !== 'string' || typeof item.metadata?.name !== 'string') {
         ignored++;
         continue;
       }
+      // A dump lists each object once; a repeated one is passed over, not acted on twice.
+      const identity = `${kind}\u0000${namespace}\u0000${item.metadata.name}`;
+      if (seen.has(identity)) {
+        ignored++;
+        continue;
+      }
+      seen.add(identity);
       const ns = this.namespace(namespace);
       if (kind === 'EndpointSlice') ns.endpointSlices.push(toEndpointSliceRecord(namespace, item as EndpointSliceLike));
       else {

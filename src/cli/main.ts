@@ -163,7 +163,7 @@ export function exitStatus(summary: Pick<Summary, 'status'>): number {
 
 function clockFrom(now: string | undefined): Clock | undefined {
   if (now === undefined) return undefined;
-  const time = Date.parse(now);
+  const time = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(now) ? Date.parse(now) : Number.NaN;
   if (Number.isNaN(time)) throw new ConfigError('--now', `must be an ISO 8601 time such as 2026-11-26T12:00:00Z, got ${JSON.stringify(now)}`);
   return { now: () => time };
 }
