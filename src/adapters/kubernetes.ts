@@ -15,8 +15,9 @@ import {
   createConfiguration,
 } from '@kubernetes/client-node';
 import type { RequestContext, V1ObjectMeta } from '@kubernetes/client-node';
-import type { Cluster, DeletableKind, DeleteOutcome, Logger, NamespaceObservation, ResourceRecord } from '../ports.js';
+import type { Cluster, DeletableKind, DeleteOutcome, Logger, NamespaceObservation, ResourceKind, ResourceRecord } from '../ports.js';
 import { toEndpointSliceRecord, toRecord } from './records.js';
+import { rawListApis } from './raw-lists.js';
 import { silentLogger } from '../ports.js';
 import { Limiter } from '../core/pool.js';
 import { messageOf } from '../core/apply.js';
@@ -48,6 +49,8 @@ interface Apis {
   core: CoreV1Api;
   networking: NetworkingV1Api;
   discovery: DiscoveryV1Api;
+  /** The same groups, whose list calls answer plain JSON (see raw-lists.ts). */
+  lists: ReturnType<typeof rawListApis>;
 }
 
 /** A Cluster backed by a live API server. */
@@ -63,7 +66,8 @@ export class KubernetesCluster implements Cluster {
   constructor(options: KubernetesClusterOptions) {
     this.beforeRequest = options.beforeRequest;
     this.limiter = new Limiter(options.concurrency);
-    this.pageSize = options.pageSize ?? 500;
+    // 1,000 objects a page: half the list requests of kubectl's 500, each page still well under a megabyte or two.
+    this.pageSize = options.pageSize ?? 1000;
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.logger = options.logger ?? silentLogger;
     this.apis = makeApis(options.kubeConfig, options.concurrency, options.requestTimeoutMs ?? 30_000);
@@ -71,40 +75,36 @@ export class KubernetesCluster implements Cluster {
   }
 
   async observe(namespace: string): Promise<NamespaceObservation> {
-    const { apps, core, networking, discovery } = this.apis;
-    const list = <T extends { metadata?: V1ObjectMeta }>(what: string, call: (cont: string | undefined) => Promise<Page<T>>) =>
-      this.listAll(`${what} in namespace ${namespace}`, call);
+    const { apps, core, networking, discovery } = this.apis.lists;
+    const records = <T extends { metadata?: V1ObjectMeta }>(kind: ResourceKind, what: string, call: (cont: string | undefined) => Promise<Page<T>>) =>
+      this.listAll(`${what} in namespace ${namespace}`, call, (o) => toRecord(kind, namespace, o.metadata));
     const limit = this.pageSize;
-    // The five lists run side by side; each pages through its own kind in order.
-    const [deployments, services, ingresses, configMaps, slices] = await Promise.all([
-      list('Deployments', (_continue) => apps.listNamespacedDeployment({ namespace, limit, _continue })),
-      list('Services', (_continue) => core.listNamespacedService({ namespace, limit, _continue })),
-      list('Ingresses', (_continue) => networking.listNamespacedIngress({ namespace, limit, _continue })),
-      list('ConfigMaps', (_continue) => core.listNamespacedConfigMap({ namespace, limit, _continue })),
-      list('EndpointSlices', (_continue) => discovery.listNamespacedEndpointSlice({ namespace, limit, _continue })),
+    // The five lists run side by side; each pages through its own kind in order. Each page is
+    // reduced to records as it arrives, so only one page of full objects per list is held.
+    const [deployments, services, ingresses, configMaps, endpointSlices] = await Promise.all([
+      records('Deployment', 'Deployments', (_continue) => apps.listNamespacedDeployment({ namespace, limit, _continue })),
+      records('Service', 'Services', (_continue) => core.listNamespacedService({ namespace, limit, _continue })),
+      records('Ingress', 'Ingresses', (_continue) => networking.listNamespacedIngress({ namespace, limit, _continue })),
+      records('ConfigMap', 'ConfigMaps', (_continue) => core.listNamespacedConfigMap({ namespace, limit, _continue })),
+      this.listAll(`EndpointSlices in namespace ${namespace}`, (_continue) => discovery.listNamespacedEndpointSlice({ namespace, limit, _continue }), (slice) =>
+        toEndpointSliceRecord(namespace, slice),
+      ),
     ]);
-    return {
-      namespace,
-      deployments: deployments.map((o) => toRecord('Deployment', namespace, o.metadata)),
-      services: services.map((o) => toRecord('Service', namespace, o.metadata)),
-      ingresses: ingresses.map((o) => toRecord('Ingress', namespace, o.metadata)),
-      configMaps: configMaps.map((o) => toRecord('ConfigMap', namespace, o.metadata)),
-      endpointSlices: slices.map((slice) => toEndpointSliceRecord(namespace, slice)),
-    };
+    return { namespace, deployments, services, ingresses, configMaps, endpointSlices };
   }
 
   /**
    * Every page of one list. An expired `continue` token (410) restarts the list from the
    * beginning, since mixing two snapshots could hide an object; any other failure rejects.
    */
-  private async listAll<T>(what: string, call: (cont: string | undefined) => Promise<Page<T>>): Promise<T[]> {
+  private async listAll<T, R>(what: string, call: (cont: string | undefined) => Promise<Page<T>>, convert: (item: T) => R): Promise<R[]> {
     for (let restart = 0; ; restart++) {
-      const items: T[] = [];
+      const items: R[] = [];
       let cont: string | undefined;
       try {
         do {
           const page = await this.request(`list ${what}`, () => call(cont));
-          for (const item of page.items) items.push(item);
+          for (const item of page.items) items.push(convert(item));
           cont = page.metadata?._continue || undefined;
         } while (cont);
         return items;
@@ -239,5 +239,6 @@ function makeApis(kc: KubeConfig, concurrency: number, timeoutMs: number): Apis 
     core: new CoreV1Api(configuration),
     networking: new NetworkingV1Api(configuration),
     discovery: new DiscoveryV1Api(configuration),
+    lists: rawListApis(configuration),
   };
 }
