@@ -77,7 +77,13 @@ export async function handler(event: unknown, context?: Partial<Context>): Promi
     const { source, store } = await getAdapters(config);
     clusterName = source.name;
     const cluster = await source.forRun();
-    summary = await reconcile(settings, { cluster, store, logger, ...(deadline !== undefined ? { deadline } : {}) });
+    summary = await reconcile(settings, {
+      cluster,
+      store,
+      logger,
+      // The lock lives no longer than this invocation can: a run that dies cannot hold it longer.
+      ...(deadline !== undefined ? { deadline, lockTtlMs: remaining! + 5_000 } : {}),
+    });
   } catch (error) {
     const message = `The run failed before it could reconcile: ${messageOf(error)}`;
     logger.error(message);

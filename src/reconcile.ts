@@ -65,14 +65,26 @@ export async function reconcile(settings: RunSettings, deps: ReconcileDependenci
       return emptySummary('locked', { dryRun: settings.dryRun, startedAt, finishedAt: finishedAt(), warnings: [message] });
     }
   }
+  // The lock is released before the summary is made, so that a release that fails is in it:
+  // a lock left behind stops the next runs until its time to live runs out.
+  const release = lock
+    ? async (): Promise<string | undefined> => {
+        try {
+          await store.releaseLock(owner);
+          return undefined;
+        } catch (error) {
+          const message = `Failed to release the run lock; runs are locked out until it expires (at most ${Math.round((deps.lockTtlMs ?? DEFAULT_LOCK_TTL_MS) / 60_000)} minutes): ${messageOf(error)}`;
+          logger.error(message);
+          return message;
+        }
+      }
+    : async () => undefined;
   try {
-    return await run(settings, deps, clock, startedAt, finishedAt);
-  } finally {
-    if (lock) {
-      await store.releaseLock(owner).catch((error: unknown) => {
-        logger.warn(`Failed to release the run lock; it expires by itself: ${messageOf(error)}`);
-      });
-    }
+    return await run(settings, deps, clock, startedAt, finishedAt, release);
+  } catch (error) {
+    // Not expected (run reports failures in its summary); the lock must still go.
+    await release();
+    throw error;
   }
 }
 
@@ -82,6 +94,7 @@ async function run(
   clock: Clock,
   startedAt: number,
   finishedAt: () => number,
+  release: () => Promise<string | undefined>,
 ): Promise<Summary> {
   const { cluster, store, logger } = deps;
   const warnings: string[] = [];
@@ -147,6 +160,12 @@ async function run(
     } catch (error) {
       problem(`Could not forget the sightings of sessions no longer orphaned: ${messageOf(error)}`);
     }
+  }
+
+  const releaseProblem = await release();
+  if (releaseProblem) {
+    warnings.push(releaseProblem);
+    runErrors += 1;
   }
 
   const summary = summarize({

@@ -300,12 +300,15 @@ describe('reconcile', () => {
     expect(w.store.has('lab_session:abc')).toBe(false);
   });
 
-  it('reports the run even when the lock cannot be released', async () => {
+  it('reports a lock that could not be released as an error of the run', async () => {
     const w = world();
     orphan(w, 'abc');
     w.store.fail('releaseLock', new Error('timeout'));
     const summary = await run(w, { confirmSeconds: 0 });
-    expect(summary.status).toBe('ok');
-    expect(w.logger.messages('warn').join(' ')).toContain('Failed to release the run lock');
+    expect(summary.status).toBe('partial');
+    expect(summary.totals.errors).toBe(1);
+    expect(summary.sessions[0]).toMatchObject({ action: 'cleaned' });
+    expect(summary.warnings.join(' ')).toContain('Failed to release the run lock');
+    expect(w.logger.messages('error').join(' ')).toContain('Failed to release the run lock');
   });
 });

@@ -25,6 +25,8 @@ export const TOKEN_PREFIX = 'k8s-aws-v1.';
 const URL_EXPIRES_SECONDS = 60;
 /** A run still going after this long makes a fresh token (EKS stops accepting at 15). */
 export const TOKEN_RENEW_AFTER_MS = 10 * 60 * 1000;
+/** DescribeCluster, retries included, gives up after this long. */
+const DESCRIBE_TIMEOUT_MS = 12_000;
 
 // botocore's order of the presigned URL's parameters; the signature covers them sorted,
 // but the token is the URL text, so the order must be awscli's for the tokens to be equal.
@@ -109,7 +111,9 @@ export class EksAuth {
   private readonly now: () => number;
 
   constructor(private readonly options: EksAuthOptions) {
-    this.eks = options.eks ?? new EKSClient({ region: options.region });
+    // Bounded: a DescribeCluster that hangs must end the run with a report, not at the
+    // Lambda's timeout without one (two attempts of at most 5 s each).
+    this.eks = options.eks ?? new EKSClient({ region: options.region, maxAttempts: 2, requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000 } });
     this.now = options.now ?? Date.now;
   }
 
@@ -127,7 +131,7 @@ export class EksAuth {
     const { cluster } = this.options;
     let response;
     try {
-      response = await this.eks.send(new DescribeClusterCommand({ name: cluster }));
+      response = await this.eks.send(new DescribeClusterCommand({ name: cluster }), { abortSignal: AbortSignal.timeout(DESCRIBE_TIMEOUT_MS) });
     } catch (error) {
       throw new EksError(`DescribeCluster ${cluster} failed: ${messageOf(error)}`, { cause: error });
     }

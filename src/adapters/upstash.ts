@@ -5,6 +5,8 @@
  */
 import { Redis } from '@upstash/redis';
 import type { SessionStore } from '../ports.js';
+import type { RetryPolicy } from './retry.js';
+import { withRetry } from './retry.js';
 
 /** The run lock's key. */
 export const LOCK_KEY = 'lab-reconciler:lock';
@@ -55,12 +57,15 @@ export class UpstashSessionStore implements SessionStore {
   }
 
   async acquireLock(owner: string, ttlMs: number): Promise<boolean> {
-    const result = await this.redis.set(LOCK_KEY, owner, { nx: true, px: ttlMs });
-    return result === 'OK';
+    return retried(async () => {
+      if ((await this.redis.set(LOCK_KEY, owner, { nx: true, px: ttlMs })) === 'OK') return true;
+      // A SET that ran but whose answer was lost, then retried, finds this run's own token.
+      return String(await this.redis.get(LOCK_KEY)) === owner;
+    });
   }
 
   async releaseLock(owner: string): Promise<void> {
-    await this.redis.eval(RELEASE_SCRIPT, [LOCK_KEY], [owner]);
+    await retried(() => this.redis.eval(RELEASE_SCRIPT, [LOCK_KEY], [owner]));
   }
 
   async sightings(
@@ -75,7 +80,7 @@ export class UpstashSessionStore implements SessionStore {
       // SET NX keeps the first sighting; a later run only reads it back.
       if (!readOnly) for (const key of keys) pipeline.set(key, String(now), { nx: true, ex: ttlSeconds });
       pipeline.mget(...keys);
-      const replies = (await pipeline.exec()) as unknown[];
+      const replies = (await retried(() => pipeline.exec())) as unknown[];
       const values = replies[replies.length - 1] as (string | null)[];
       ids.forEach((id, index) => {
         const seen = Number(values[index]);
@@ -88,31 +93,41 @@ export class UpstashSessionStore implements SessionStore {
 
   async forgetSightings(namespace: string, sessionIds: readonly string[]): Promise<void> {
     for (const ids of chunks(sessionIds)) {
-      await this.redis.del(...ids.map((id) => sightingKey(namespace, id)));
+      await retried(() => this.redis.del(...ids.map((id) => sightingKey(namespace, id))));
     }
   }
 
   async deleteSessionKey(sessionId: string): Promise<boolean> {
-    return (await this.redis.del(this.sessionKey(sessionId))) > 0;
+    return (await retried(() => this.redis.del(this.sessionKey(sessionId)))) > 0;
   }
 
   async markPendingKeys(sessionIds: readonly string[]): Promise<void> {
     for (const ids of chunks(sessionIds)) {
       const [first, ...rest] = ids;
-      if (first !== undefined) await this.redis.sadd(PENDING_KEYS, first, ...rest);
+      if (first !== undefined) await retried(() => this.redis.sadd(PENDING_KEYS, first, ...rest));
     }
   }
 
   async pendingKeys(): Promise<string[]> {
-    return (await this.redis.smembers(PENDING_KEYS)).map(String);
+    return (await retried(() => this.redis.smembers(PENDING_KEYS))).map(String);
   }
 
   async unmarkPendingKeys(sessionIds: readonly string[]): Promise<void> {
     for (const ids of chunks(sessionIds)) {
-      if (ids.length > 0) await this.redis.srem(PENDING_KEYS, ...ids);
+      if (ids.length > 0) await retried(() => this.redis.srem(PENDING_KEYS, ...ids));
     }
   }
 }
+
+/**
+ * The Upstash client retries network errors only; an HTTP 5xx or 429 from Upstash is worth
+ * another try too. Every call here is idempotent (the lock's SET NX is made so above).
+ */
+function retried<T>(call: () => Promise<T>): Promise<T> {
+  return withRetry(call, { policy: STORE_RETRY, classify: () => ({ retryable: true }) });
+}
+
+const STORE_RETRY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1_000, budgetMs: 2_000 };
 
 function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
