@@ -6,8 +6,25 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+
+/** What a fault injected with {@link EksEndpoint.fail} does instead of the normal answer. */
+export type EksFaultEffect =
+  /** An AWS error: the HTTP status, `x-amzn-errortype`, a message, and any extra headers (`Retry-After`). */
+  | { type: 'status'; status: number; errorType: string; message?: string; headers?: Record<string, string> }
+  /** Destroys the connection without an answer. */
+  | { type: 'reset' }
+  /** Never answers, until the endpoint is closed or the client gives up. */
+  | { type: 'hang' }
+  /** HTTP 200 with a truncated JSON body. */
+  | { type: 'malformed-json' };
+
+/** A fault for the next `times` requests (default 1, `Infinity` for all). */
+export interface EksFaultRule {
+  effect: EksFaultEffect;
+  times?: number;
+}
 
 export interface EksEndpoint {
   url: string;
@@ -15,24 +32,66 @@ export interface EksEndpoint {
   requests: string[];
   /** Answer every DescribeCluster with this HTTP status and AWS error instead. */
   failWith: { status: number; type: string; message: string } | undefined;
+  /** Injects a fault, tried before `failWith`, first injected first served; `hits` counts the requests it hit. */
+  fail(rule: EksFaultRule): { readonly hits: number };
+  /** Forgets the faults injected with {@link fail}, and ends the requests they left hanging. */
+  clearFaults(): void;
   close(): Promise<void>;
 }
 
 /** Serves `GET /clusters/{name}` (EKS's REST-JSON DescribeCluster) for one cluster. */
 export async function startEksEndpoint(cluster: { name: string; endpoint: string; caData: string }): Promise<EksEndpoint> {
   const requests: string[] = [];
+  const faults: { rule: EksFaultRule; remaining: number; hits: number }[] = [];
+  const hanging = new Set<ServerResponse>();
   const state: EksEndpoint = {
     url: '',
     requests,
     failWith: undefined,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    fail(rule) {
+      const fault = { rule, remaining: rule.times ?? 1, hits: 0 };
+      faults.push(fault);
+      return {
+        get hits() {
+          return fault.hits;
+        },
+      };
+    },
+    clearFaults: () => {
+      faults.splice(0);
+      for (const res of hanging) res.socket?.destroy();
+    },
+    close: () => {
+      // Hanging requests would keep close() waiting forever.
+      for (const res of hanging) res.socket?.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
   };
   const server: Server = createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
-    const reply = (status: number, body: unknown, type?: string) => {
-      res.writeHead(status, { 'content-type': 'application/json', ...(type ? { 'x-amzn-errortype': type } : {}) });
+    const reply = (status: number, body: unknown, type?: string, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...(type ? { 'x-amzn-errortype': type } : {}), ...headers });
       res.end(JSON.stringify(body));
     };
+    const fault = faults.find((f) => f.remaining > 0);
+    if (fault) {
+      fault.remaining--;
+      fault.hits++;
+      const effect = fault.rule.effect;
+      switch (effect.type) {
+        case 'status':
+          return reply(effect.status, { message: effect.message ?? effect.errorType }, effect.errorType, effect.headers);
+        case 'reset':
+          return void req.socket.resetAndDestroy();
+        case 'hang':
+          hanging.add(res);
+          res.once('close', () => hanging.delete(res));
+          return;
+        case 'malformed-json':
+          res.writeHead(200, { 'content-type': 'application/json' });
+          return void res.end(`{"cluster":{"name":"${cluster.name}","endpoint":"${cluster.endpoint}","certificateAu`);
+      }
+    }
     if (state.failWith) return reply(state.failWith.status, { message: state.failWith.message }, state.failWith.type);
     if (req.method === 'GET' && req.url === `/clusters/${encodeURIComponent(cluster.name)}`) {
       return reply(200, {

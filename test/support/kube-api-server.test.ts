@@ -115,6 +115,7 @@ describe('KubeApiServer', () => {
     server.clearRequests();
     server.latencyMs = 0;
     server.beforeServe = undefined;
+    server.afterServe = undefined;
   });
 
   describe('TLS and authentication', () => {
@@ -405,6 +406,25 @@ describe('KubeApiServer', () => {
       const survivor = server.get('Service', NS, 'jupyter-service-abc');
       expect(survivor?.metadata.uid).toBeDefined();
       expect(survivor?.metadata.uid).not.toBe(listedUid);
+    });
+
+    it('calls an afterServe hook with the answer, the objects as the request left them', async () => {
+      // Prepare
+      const created = server.create('Service', NS, 'jupyter-service-abc');
+      const seen: { verb: string | undefined; code: number; stillThere: boolean }[] = [];
+      server.afterServe = (request, answer) => {
+        seen.push({ verb: request.verb, code: answer.code, stillThere: server.get('Service', NS, 'jupyter-service-abc') !== undefined });
+      };
+
+      // Act
+      await core.deleteNamespacedService({ namespace: NS, name: 'jupyter-service-abc', body: { preconditions: { uid: created.metadata.uid } } });
+      await rejection(core.readNamespacedService({ namespace: NS, name: 'jupyter-service-abc' }));
+
+      // Assess
+      expect(seen).toEqual([
+        { verb: 'delete', code: 200, stillThere: false },
+        { verb: 'get', code: 404, stillThere: false },
+      ]);
     });
   });
 

@@ -59,12 +59,21 @@ export interface KubeApiServerOptions {
   latencyMs?: number;
   /** Called with each authenticated request before it is served. */
   beforeServe?: BeforeServeHook;
+  /** Called with each request answered from the objects, right after it was served. */
+  afterServe?: AfterServeHook;
   /** The user named in 403 messages. Default `lab-reconciler`. */
   userName?: string;
 }
 
 /** A hook run before a request is served, e.g. to change the cluster between two calls. */
 export type BeforeServeHook = (request: ParsedRequest) => void | Promise<void>;
+
+/**
+ * A hook run synchronously right after a request was answered from the objects (not for
+ * faults, 401s or requests that failed inside the server), with the answer: the objects are
+ * exactly as the request left them, e.g. to check an invariant at the moment of a delete.
+ */
+export type AfterServeHook = (request: ParsedRequest, answer: { code: number; body: unknown }) => void;
 
 /** One request, as logged by the server. */
 export interface RequestRecord {
@@ -105,6 +114,7 @@ export class KubeApiServer {
   /** Delay before each answer, in milliseconds. */
   latencyMs: number;
   beforeServe: BeforeServeHook | undefined;
+  afterServe: AfterServeHook | undefined;
 
   private readonly store = new ObjectStore();
   private readonly faults = new FaultSet();
@@ -125,6 +135,7 @@ export class KubeApiServer {
     this.token = options.token ?? randomBytes(24).toString('base64url');
     this.latencyMs = options.latencyMs ?? 0;
     this.beforeServe = options.beforeServe;
+    this.afterServe = options.afterServe;
     this.https.on('request', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res));
   }
 
@@ -272,7 +283,9 @@ export class KubeApiServer {
       if (fault) return this.applyFault(fault, request, record, res);
       if (!(await this.authenticated(request, req))) return this.send(res, record, fromStatus(unauthorized()));
       await this.beforeServe?.(request);
-      this.send(res, record, route(this.store, request));
+      const answer = route(this.store, request);
+      this.send(res, record, answer);
+      this.afterServe?.(request, answer);
     } catch (error) {
       // Closing aborts the waits; there is nobody left to answer then.
       if (this.stopping.signal.aborted) res.destroy();

@@ -58,9 +58,19 @@ export function names(server: KubeApiServer, kind: KubeKind, namespace: string):
 export const FAST_RETRY: RetryPolicy = { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 2_000, budgetMs: 5_000 };
 
 /** The product's Kubernetes adapter, talking to the local server over HTTPS with its CA. */
-export function clusterFor(server: KubeApiServer, options: { concurrency?: number; pageSize?: number; retry?: RetryPolicy; requestTimeoutMs?: number } = {}): KubernetesCluster {
+export function clusterFor(
+  server: KubeApiServer,
+  options: {
+    concurrency?: number;
+    pageSize?: number;
+    retry?: RetryPolicy;
+    requestTimeoutMs?: number;
+    /** Bearer token of the kubeconfig (default: the server's), e.g. to tell runs apart in the request log. */
+    token?: string;
+  } = {},
+): KubernetesCluster {
   const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromString(server.kubeconfig());
+  kubeConfig.loadFromString(server.kubeconfig(options.token === undefined ? {} : { token: options.token }));
   return new KubernetesCluster({
     kubeConfig,
     concurrency: options.concurrency ?? 8,

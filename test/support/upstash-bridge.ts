@@ -28,18 +28,24 @@ export type BeforeCommandHook = (command: readonly string[]) => void | Promise<v
 
 /**
  * What a fault does to the HTTP request it hits:
- * - `{ status, body? }`: answers with that status; `body` an object (sent as
- *   JSON) or a raw string; default `{"error": "<reason phrase>"}`.
+ * - `{ status, body?, headers? }`: answers with that status; `body` an object (sent as
+ *   JSON) or a raw string; default `{"error": "<reason phrase>"}`; `headers` are
+ *   added to the answer (e.g. `Retry-After` on a 429).
  * - `'reset'`: resets the TCP connection without an answer (the client's fetch throws).
  * - `'hang'`: never answers, until the bridge is closed.
  * - `'malformed-json'`: HTTP 200 with a truncated JSON body.
  */
-export type FaultEffect = 'reset' | 'hang' | 'malformed-json' | { status: number; body?: string | object };
+export type FaultEffect = 'reset' | 'hang' | 'malformed-json' | { status: number; body?: string | object; headers?: Record<string, string> };
 
 /** Which requests a fault hits, how often, and what it does. */
 export interface FaultRule {
   /** Command name, case-insensitive (`'DEL'`, `'EVAL'`; `'EVALSHA'` is another name). Omitted or `'*'`: any. */
   command?: string;
+  /**
+   * Narrows `command`: a command matches only when this also returns true for it (the
+   * name upper-cased, arguments as strings), e.g. to hit the DEL of one key prefix only.
+   */
+  match?: (command: readonly string[]) => boolean;
   /** How many matching HTTP requests it hits; default 1; `Infinity` for all. */
   times?: number;
   /** Delay before anything else happens to the request. */
@@ -66,6 +72,8 @@ export interface RecordedRequest {
   headers: IncomingHttpHeaders;
   /** Its commands, normalised as in {@link UpstashBridge.commands}. */
   commands: string[][];
+  /** The fault that hit it, if one did: its effect, and whether the commands ran first. */
+  fault?: { effect: FaultEffect; when: 'before' | 'after' };
 }
 
 /** Options of {@link UpstashBridge.start}. */
@@ -153,6 +161,11 @@ export class UpstashBridge {
     };
   }
 
+  /** Forgets the faults only, keeping the logs and the hook. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   /** Forgets faults, logs and the hook: a clean bridge for the next test. */
   reset(): void {
     this.faults.length = 0;
@@ -188,9 +201,11 @@ export class UpstashBridge {
     }
     const commands = parseBody(route, await readBody(req));
     this.commands.push(...commands);
-    this.requests.push({ path: req.url ?? '/', headers: { ...req.headers }, commands });
+    const recorded: RecordedRequest = { path: req.url ?? '/', headers: { ...req.headers }, commands };
+    this.requests.push(recorded);
 
     const fault = this.takeFault(commands);
+    if (fault?.effect) recorded.fault = { effect: fault.effect, when: fault.when ?? 'before' };
     if (fault?.latencyMs) await sleep(fault.latencyMs);
     if (fault?.effect && fault.when !== 'after') return applyEffect(fault.effect, req, res);
     const answer = await this.execute(route, commands, wantsBase64(req));
@@ -200,7 +215,7 @@ export class UpstashBridge {
 
   private takeFault(commands: string[][]): FaultRule | undefined {
     const fault = this.faults.find(
-      (f) => f.remaining > 0 && commands.some(([name]) => matches(f.rule.command, name ?? '')),
+      (f) => f.remaining > 0 && commands.some((command) => matches(f.rule.command, command[0] ?? '') && (f.rule.match?.(command) ?? true)),
     );
     if (!fault) return undefined;
     fault.remaining -= 1;
@@ -329,6 +344,6 @@ function applyEffect(effect: FaultEffect, req: IncomingMessage, res: ServerRespo
     return;
   }
   const body = effect.body ?? { error: STATUS_CODES[effect.status] ?? 'Error' };
-  res.writeHead(effect.status, { 'content-type': 'application/json' });
+  res.writeHead(effect.status, { 'content-type': 'application/json', ...effect.headers });
   res.end(typeof body === 'string' ? body : JSON.stringify(body));
 }

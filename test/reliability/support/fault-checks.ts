@@ -1,0 +1,211 @@
+/**
+ * How a run is judged: by the servers' own logs and state, never by the product's words.
+ * (a) nothing of a live session was deleted; (b) no session key was deleted while a resource
+ * of its session existed; (c) the summary's status and counters match what the servers saw;
+ * (d) the metrics were emitted; (e) the lab converged.
+ */
+import { expect } from 'vitest';
+import type { Summary } from '../../../src/core/report.js';
+import type { RequestRecord } from '../../support/kube-api-server.js';
+import type { RecordedRequest } from '../../support/upstash-bridge.js';
+import type { State } from './fault-world.js';
+import { DELETABLE, KEYS_TO_DELETE, NAMESPACES, SESSIONS, orphansIn, parseLabName, resourcesOfId } from './fault-world.js';
+
+/** One run, and what the servers saw of it. */
+export interface RunRecord {
+  label: string;
+  summary: Summary;
+  before: State;
+  after: State;
+  /** The API server's log of this run. */
+  kube: readonly RequestRecord[];
+  /** The bridge's log of this run. */
+  store: readonly RecordedRequest[];
+  /** DescribeCluster requests of this run, and how many of them a fault hit. */
+  eks: { requests: number; hits: number };
+  /** Each DEL of a session key sent while a resource of that session existed. */
+  keyDeleteViolations: string[];
+  /** The EMF documents written for this run. */
+  emf: EmfDocument[];
+}
+
+export interface EmfDocument {
+  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };
+  [key: string]: unknown;
+}
+
+/** What became of the faulted request in a run. */
+export type FaultOutcome = 'not-hit' | 'recovered' | 'failed';
+
+const identity = (r: RequestRecord) => `${r.verb} ${r.kind} ${r.namespace} ${r.name ?? ''} ${r.page ?? ''}`;
+const answered = (r: RequestRecord) =>
+  r.fault === undefined && r.status !== undefined && (r.status < 300 || (r.status === 404 && (r.verb === 'get' || r.verb === 'delete')));
+
+/** Kubernetes: recovered when every faulted request was later answered, unfaulted, for the same object or page. */
+export function kubeOutcome(log: readonly RequestRecord[]): FaultOutcome {
+  const faulted = log.map((r, i) => [r, i] as const).filter(([r]) => r.fault !== undefined);
+  if (faulted.length === 0) return 'not-hit';
+  const recovered = faulted.every(([r, i]) => log.slice(i + 1).some((later) => identity(later) === identity(r) && answered(later)));
+  return recovered ? 'recovered' : 'failed';
+}
+
+/** Session store: recovered when every command of every faulted request was later sent again and answered. */
+export function storeOutcome(log: readonly RecordedRequest[]): FaultOutcome {
+  const faulted = log.map((r, i) => [r, i] as const).filter(([r]) => r.fault !== undefined);
+  if (faulted.length === 0) return 'not-hit';
+  const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, k) => x === b[k]);
+  const recovered = faulted.every(([r, i]) =>
+    r.commands.every((command) => log.slice(i + 1).some((later) => later.fault === undefined && later.commands.some((c) => same(c, command)))),
+  );
+  return recovered ? 'recovered' : 'failed';
+}
+
+/** DescribeCluster: recovered when a request after the faulted ones was answered. */
+export function eksOutcome({ requests, hits }: RunRecord['eks']): FaultOutcome {
+  if (hits === 0) return 'not-hit';
+  return requests > hits ? 'recovered' : 'failed';
+}
+
+/** What the run should have reported, from what really happened. */
+export interface Expectation {
+  /** The faulted request did not succeed in the end. */
+  failed: boolean;
+  /** Its failure must count as an error (false: the product may count it or not). */
+  errorRequired: boolean;
+  /** The run could not take the lock, or reach the cluster: nothing could be done. */
+  nothingDone: boolean;
+  /** The namespaces listed completely. */
+  listed: ReadonlySet<string>;
+  /** Confirmation on: spared counts are not predicted. */
+  confirm: boolean;
+}
+
+/** (a) Every protected resource still exists with the uid it was seeded with. */
+export function checkNothingLiveDeleted(run: RunRecord, protectedResources: ReadonlyMap<string, string>): void {
+  const lost = [...protectedResources].filter(([ref, uid]) => run.after.objects.get(ref) !== uid).map(([ref]) => ref);
+  expect.soft(lost, `${run.label}: resources of live or has-endpoints sessions were deleted`).toEqual([]);
+  const touched = run.kube.filter((r) => r.verb === 'delete' && protectedResources.has(`${r.kind}/${r.namespace}/${r.name}`));
+  expect.soft(touched.map((r) => `${r.kind}/${r.namespace}/${r.name}`), `${run.label}: deletes sent for protected resources`).toEqual([]);
+}
+
+/** (b) No key deleted while a resource of its session existed: at each DEL (the hook), and at the end. */
+export function checkKeysOutliveResources(run: RunRecord): void {
+  expect.soft(run.keyDeleteViolations, `${run.label}: session keys deleted while their resources existed`).toEqual([]);
+  const gone = [...run.before.keys].filter((id) => !run.after.keys.has(id));
+  const early = gone.filter((id) => resourcesOfId(run.after, id).length > 0).map((id) => `${id}: ${resourcesOfId(run.after, id).join(', ')}`);
+  expect.soft(early, `${run.label}: keys gone while resources of their session remain`).toEqual([]);
+}
+
+/** (c) The summary against the servers' logs and state. */
+export function checkSummary(run: RunRecord, expected: Expectation): void {
+  const { summary: s, before, after } = run;
+  const where = (what: string) => `${run.label}: ${what} (summary ${brief(s)})`;
+
+  // Deletes: what the API server served and what disappeared from it.
+  const served = run.kube.filter((r) => r.verb === 'delete' && r.fault === undefined && r.status !== undefined && r.status < 300 && !r.query.dryRun);
+  const removed = [...before.objects.keys()].filter((ref) => !after.objects.has(ref));
+  expect.soft(removed.length, where('resources that disappeared vs deletes served')).toBe(served.length);
+  expect.soft(removed.filter((ref) => !(DELETABLE as readonly string[]).includes(ref.split('/')[0]!)), where('kinds deleted')).toEqual([]);
+  expect.soft(s.totals.resourcesDeleted, where('resourcesDeleted vs deletes the API server served')).toBe(served.length);
+  for (const d of run.kube.filter((r) => r.verb === 'delete')) {
+    expect.soft(d.preconditionUid, where(`uid precondition of the delete of ${d.kind}/${d.namespace}/${d.name}`)).toBe(
+      before.objects.get(`${d.kind}/${d.namespace}/${d.name}`),
+    );
+  }
+  checkDeletesFollowRecheck(run);
+
+  // Session keys: what disappeared from Redis.
+  const keysGone = [...before.keys].filter((id) => !after.keys.has(id));
+  expect.soft(s.totals.sessionKeysDeleted, where(`sessionKeysDeleted vs keys that disappeared (${keysGone.join(', ') || 'none'})`)).toBe(keysGone.length);
+  for (const session of s.sessions.filter((x) => x.sessionKey === 'deleted')) {
+    expect.soft(after.keys.has(session.sessionId), where(`key of ${session.sessionId} reported deleted`)).toBe(false);
+  }
+
+  // Namespaces: only those listed completely count, and nothing is deleted in the others.
+  const listed = [...expected.listed];
+  expect.soft(s.totals.namespacesChecked, where('namespacesChecked')).toBe(listed.length);
+  const services = listed.reduce((n, ns) => n + [...before.objects.keys()].filter((ref) => ref.startsWith(`Service/${ns}/`)).length, 0);
+  expect.soft(s.totals.servicesChecked, where('servicesChecked')).toBe(services);
+  const orphans = listed.flatMap((ns) => orphansIn(before, ns));
+  expect.soft(s.totals.orphanedFound, where('orphanedFound')).toBe(orphans.length);
+  const unlisted = NAMESPACES.filter((ns) => !expected.listed.has(ns));
+  expect.soft(run.kube.filter((r) => r.verb === 'delete' && unlisted.includes(r.namespace as never)).length, where('deletes in namespaces not listed')).toBe(0);
+
+  // Sessions: cleaned means all its resources are gone; all gone means cleaned, or its key failed.
+  const fullyRemoved = orphans.filter((o) => o.resources.every((ref) => !after.objects.has(ref)));
+  const key = (x: { namespace: string; labType: string; sessionId: string }) => `${x.namespace}/${x.labType}/${x.sessionId}`;
+  const removedKeys = new Set(fullyRemoved.map(key));
+  const cleaned = s.sessions.filter((x) => x.action === 'cleaned');
+  expect.soft(cleaned.filter((x) => !removedKeys.has(key(x))).map(key), where('sessions reported cleaned whose resources remain')).toEqual([]);
+  for (const o of fullyRemoved) {
+    const reported = s.sessions.find((x) => key(x) === key(o));
+    const ok = reported?.action === 'cleaned' || (reported?.action === 'failed' && reported.reason === 'session-key-failed' && after.keys.has(o.sessionId));
+    expect.soft(ok, where(`session ${key(o)} was cleaned but reported ${reported?.action}/${reported?.reason}`)).toBe(true);
+  }
+  expect.soft(s.totals.cleanedUp, where('cleanedUp')).toBe(cleaned.length);
+  if (!expected.confirm && !expected.nothingDone) {
+    const busy = orphans.filter((o) => o.hasReadyEndpoints).length;
+    expect.soft(s.totals.spared, where('spared (the has-endpoints sessions)')).toBe(busy);
+  }
+
+  // Errors and status.
+  if (expected.failed && expected.errorRequired) expect.soft(s.totals.errors, where('errors after a request failed for good')).toBeGreaterThan(0);
+  if (!expected.failed) expect.soft(s.totals.errors, where('errors when every request succeeded in the end')).toBe(0);
+  expect.soft(before.lock, where('a lock held before the run')).toBeNull();
+  const status = expected.nothingDone || listed.length === 0 ? 'failed' : s.totals.errors > 0 ? 'partial' : 'ok';
+  expect.soft(s.status, where(`status (no other run held the lock; errors ${s.totals.errors}; ${listed.length} namespaces listed)`)).toBe(status);
+}
+
+/** Every delete follows, in the same run, a GET of its session's Deployment answered 404. */
+function checkDeletesFollowRecheck(run: RunRecord): void {
+  run.kube.forEach((r, i) => {
+    if (r.verb !== 'delete') return;
+    const parsed = parseLabName(r.name ?? '');
+    const deployment = parsed && `${parsed.labType}-lab-${parsed.sessionId}`;
+    const checked = run.kube
+      .slice(0, i)
+      .some((g) => g.verb === 'get' && g.kind === 'Deployment' && g.namespace === r.namespace && g.name === deployment && g.status === 404 && g.fault === undefined);
+    expect.soft(checked, `${run.label}: delete of ${r.kind}/${r.namespace}/${r.name} without a GET of ${deployment} answered 404 first`).toBe(true);
+  });
+}
+
+/** (d) One run-level EMF document, its values those of the summary and of what happened. */
+export function checkMetrics(run: RunRecord): void {
+  const runLevel = run.emf.filter((d) => JSON.stringify(d._aws.CloudWatchMetrics[0]?.Dimensions) === '[["Cluster"]]');
+  expect.soft(runLevel, `${run.label}: one run-level EMF document`).toHaveLength(1);
+  const doc = runLevel[0];
+  if (!doc) return;
+  const { totals } = run.summary;
+  expect.soft(doc.RunsCompleted, `${run.label}: EMF RunsCompleted`).toBe(1);
+  expect.soft(doc.Errors, `${run.label}: EMF Errors`).toBe(totals.errors);
+  expect.soft(doc.ResourcesDeleted, `${run.label}: EMF ResourcesDeleted`).toBe(totals.resourcesDeleted);
+  expect.soft(doc.SessionKeysDeleted, `${run.label}: EMF SessionKeysDeleted`).toBe(totals.sessionKeysDeleted);
+  const perNamespace = run.emf.filter((d) => JSON.stringify(d._aws.CloudWatchMetrics[0]?.Dimensions) === '[["Cluster","Namespace"]]');
+  expect.soft(perNamespace.length, `${run.label}: per-namespace EMF documents`).toBe(run.summary.namespaces.length);
+}
+
+/** (e) What is left once the lab has converged; the reasons it has not, empty when it has. */
+export function notConverged(state: State, protectedResources: ReadonlyMap<string, string>): string[] {
+  const problems: string[] = [];
+  for (const s of SESSIONS.filter((x) => x.role === 'orphan')) {
+    const left = [...state.objects.keys()].filter((ref) => {
+      const [, ns, name] = ref.split('/') as [string, string, string];
+      const parsed = parseLabName(name);
+      return ns === s.namespace && parsed?.labType === s.labType && parsed.sessionId === s.sessionId;
+    });
+    if (left.length > 0) problems.push(`orphan resources left: ${left.join(', ')}`);
+  }
+  for (const [ref, uid] of protectedResources) if (state.objects.get(ref) !== uid) problems.push(`protected resource gone: ${ref}`);
+  for (const id of KEYS_TO_DELETE) if (state.keys.has(id)) problems.push(`orphan key left: lab_session:${id}`);
+  for (const id of SESSIONS.filter((x) => !KEYS_TO_DELETE.includes(x.sessionId)).map((x) => x.sessionId)) {
+    if (!state.keys.has(id)) problems.push(`key of a session still in use deleted: lab_session:${id}`);
+  }
+  if (state.lock !== null) problems.push(`lock left: ${state.lock}`);
+  if (state.pending.length > 0) problems.push(`pending keys left: ${state.pending.join(', ')}`);
+  return problems;
+}
+
+function brief(s: Summary): string {
+  const failed = s.sessions.filter((x) => x.action === 'failed').map((x) => `${x.namespace}/${x.sessionId}:${x.reason}:${x.sessionKey ?? ''}`);
+  return JSON.stringify({ status: s.status, totals: s.totals, failed, warnings: s.warnings.map((w) => w.slice(0, 160)), nsErrors: s.namespaces.filter((n) => n.error).map((n) => `${n.namespace}: ${n.error?.slice(0, 160)}`) });
+}

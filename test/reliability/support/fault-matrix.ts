@@ -1,0 +1,191 @@
+/**
+ * The fault matrix as data: every request the product makes, every fault, and the cases
+ * made of them. A case is persistent (the fault hits every matching request: times Infinity)
+ * or transient (it hits the first one only: times 1); the two modes alternate over the
+ * matrix like the squares of a chessboard, so each target and each fault meets both.
+ */
+import type { FaultEffect as KubeFaultEffect, FaultMatch } from '../../support/kube-api-server.js';
+import type { EksFaultEffect } from '../../support/eks.js';
+import type { FaultEffect as BridgeFaultEffect } from '../../support/upstash-bridge.js';
+import { LOCK_KEY, PENDING_KEYS } from '../../../src/adapters/upstash.js';
+import { FAULTED_NAMESPACE, KEY_PREFIX } from './fault-world.js';
+
+export type Mode = 'transient' | 'persistent';
+
+/** One fault, as each layer's test server makes it. */
+export interface FaultSpec {
+  id: string;
+  kube?: KubeFaultEffect;
+  store?: { effect: BridgeFaultEffect; when?: 'before' | 'after' };
+  eks?: EksFaultEffect;
+  /** Only for list pages after the first: the fault is about a continue token. */
+  laterPagesOnly?: boolean;
+  /** Only for the store calls whose right outcome after a lost answer is well defined (see StoreTarget.lostAnswer). */
+  lostAnswerOnly?: boolean;
+}
+
+const RETRY_AFTER = { 'Retry-After': '1' };
+
+export const FAULTS: readonly FaultSpec[] = [
+  { id: '500', kube: { type: 'status', code: 500 }, store: { effect: { status: 500, body: { error: 'ERR internal error' } } }, eks: { type: 'status', status: 500, errorType: 'ServerException' } },
+  { id: '503', kube: { type: 'status', code: 503 }, store: { effect: { status: 503, body: { error: 'ERR service unavailable' } } }, eks: { type: 'status', status: 503, errorType: 'ServiceUnavailableException' } },
+  {
+    id: '429 with Retry-After',
+    kube: { type: 'status', code: 429, headers: RETRY_AFTER },
+    store: { effect: { status: 429, headers: RETRY_AFTER, body: { error: 'ERR max requests limit exceeded' } } },
+    eks: { type: 'status', status: 429, errorType: 'ThrottlingException', headers: RETRY_AFTER, message: 'Rate exceeded' },
+  },
+  {
+    id: '429 without Retry-After',
+    kube: { type: 'status', code: 429, body: 'Too many requests, please try again later.' },
+    store: { effect: { status: 429, body: { error: 'ERR max requests limit exceeded' } } },
+    eks: { type: 'status', status: 429, errorType: 'TooManyRequestsException', message: 'Rate exceeded' },
+  },
+  { id: 'timeout', kube: { type: 'hang' }, store: { effect: 'hang' }, eks: { type: 'hang' } },
+  { id: 'reset', kube: { type: 'reset' }, store: { effect: 'reset' }, eks: { type: 'reset' } },
+  { id: 'malformed JSON', kube: { type: 'malformed-json' }, store: { effect: 'malformed-json' }, eks: { type: 'malformed-json' } },
+  { id: '410 expired continue', kube: { type: 'status', code: 410 }, laterPagesOnly: true },
+  { id: '401', kube: { type: 'status', code: 401 }, store: { effect: { status: 401, body: { error: 'Unauthorized' } } }, eks: { type: 'status', status: 401, errorType: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' } },
+  { id: '403', kube: { type: 'status', code: 403 }, store: { effect: { status: 403, body: { error: 'ERR forbidden' } } }, eks: { type: 'status', status: 403, errorType: 'AccessDeniedException', message: 'User is not authorized to perform: eks:DescribeCluster' } },
+  // A reset can also come after the store ran the command: the write happened, the answer was lost.
+  { id: 'reset after the command ran', store: { effect: 'reset', when: 'after' }, lostAnswerOnly: true },
+];
+
+/** A Kubernetes request, matched in the faulted namespace. */
+export interface KubeTarget {
+  id: string;
+  match: FaultMatch;
+  /** A list page: its failure leaves the namespace unlisted. */
+  listPage?: number;
+}
+
+const LIST_KINDS = ['Deployment', 'Service', 'Ingress', 'ConfigMap', 'EndpointSlice'] as const;
+
+export const KUBE_TARGETS: readonly KubeTarget[] = [
+  ...LIST_KINDS.flatMap((kind) =>
+    [1, 2].map((page) => ({ id: `list ${kind} page ${page}`, match: { verb: 'list', kind, namespace: FAULTED_NAMESPACE, page } as FaultMatch, listPage: page })),
+  ),
+  { id: 'GET Deployment (re-check)', match: { verb: 'get', kind: 'Deployment', namespace: FAULTED_NAMESPACE } },
+  ...(['Ingress', 'Service', 'ConfigMap'] as const).map((kind) => ({ id: `delete ${kind}`, match: { verb: 'delete', kind, namespace: FAULTED_NAMESPACE } as FaultMatch })),
+];
+
+/** A session-store call, matched by command and keys. */
+export interface StoreTarget {
+  id: string;
+  command: string;
+  match: (command: readonly string[]) => boolean;
+  /** Made only when RECONCILIATION_CONFIRM_SECONDS > 0. */
+  needsConfirmation?: boolean;
+  /**
+   * A lost answer (the command ran, the reset came after) has one right outcome: a write
+   * that is idempotent or checkable (lock, sightings, pending set). Not for the DELs, whose
+   * retry finds nothing to delete and so cannot tell who deleted the key.
+   */
+  lostAnswer: boolean;
+  /**
+   * What its failure must do to the summary: `error` counts at least one error; `benign`
+   * (a deleted key not yet forgotten as pending, which the next run forgets) may or may not.
+   */
+  failure: 'error' | 'benign';
+  /** Its failure means the run could not start. */
+  isLock?: boolean;
+}
+
+const hasKey = (command: readonly string[], test: (key: string) => boolean) => command.slice(1).some(test);
+const SIGHTING = 'lab-reconciler:sighting:';
+
+export const STORE_TARGETS: readonly StoreTarget[] = [
+  { id: 'lock SET NX', command: 'SET', match: (c) => c[1] === LOCK_KEY, lostAnswer: true, failure: 'error', isLock: true },
+  { id: 'sightings SET NX/MGET pipeline', command: '*', match: (c) => (c[0] === 'SET' || c[0] === 'MGET') && hasKey(c, (k) => k.startsWith(SIGHTING)), needsConfirmation: true, lostAnswer: true, failure: 'error' },
+  { id: 'pending-keys SADD', command: 'SADD', match: (c) => c[1] === PENDING_KEYS, lostAnswer: true, failure: 'error' },
+  { id: 'pending-keys SMEMBERS', command: 'SMEMBERS', match: (c) => c[1] === PENDING_KEYS, lostAnswer: false, failure: 'error' },
+  { id: 'pending-keys SREM', command: 'SREM', match: (c) => c[1] === PENDING_KEYS, lostAnswer: true, failure: 'benign' },
+  { id: 'session key DEL', command: 'DEL', match: (c) => hasKey(c, (k) => k.startsWith(KEY_PREFIX)), lostAnswer: false, failure: 'error' },
+  { id: 'sighting DEL', command: 'DEL', match: (c) => hasKey(c, (k) => k.startsWith(SIGHTING)), needsConfirmation: true, lostAnswer: false, failure: 'error' },
+  { id: 'unlock EVAL', command: 'EVAL', match: (c) => hasKey(c, (k) => k === LOCK_KEY), lostAnswer: true, failure: 'error' },
+];
+
+export interface KubeCase {
+  layer: 'kube';
+  name: string;
+  target: KubeTarget;
+  fault: FaultSpec;
+  mode: Mode;
+  confirm: boolean;
+}
+export interface StoreCase {
+  layer: 'store';
+  name: string;
+  target: StoreTarget;
+  fault: FaultSpec;
+  mode: Mode;
+  confirm: boolean;
+}
+export interface EksCase {
+  layer: 'eks';
+  name: string;
+  fault: FaultSpec;
+  mode: Mode;
+}
+
+const modeOf = (i: number, j: number): Mode => ((i + j) % 2 === 0 ? 'persistent' : 'transient');
+const nameOf = (target: string, fault: string, mode: Mode, confirm: boolean) =>
+  `${target} × ${fault} (${mode}${confirm ? ', confirmation on' : ''})`;
+
+/** Extra cases run with confirmation on (two runs under the fault), besides the sightings' own. */
+const CONFIRMED_EXTRAS: { target: string; fault: string; mode: Mode }[] = [
+  { target: 'list Deployment page 2', fault: '500', mode: 'persistent' },
+  { target: 'delete Service', fault: 'reset', mode: 'persistent' },
+  { target: 'GET Deployment (re-check)', fault: '403', mode: 'transient' },
+  { target: 'session key DEL', fault: '503', mode: 'transient' },
+  { target: 'pending-keys SADD', fault: 'timeout', mode: 'persistent' },
+];
+
+export function kubeCases(): KubeCase[] {
+  const cases: KubeCase[] = [];
+  KUBE_TARGETS.forEach((target, i) =>
+    FAULTS.forEach((fault, j) => {
+      if (!fault.kube) return;
+      if (fault.laterPagesOnly && !(target.listPage !== undefined && target.listPage > 1)) return;
+      const mode = modeOf(i, j);
+      cases.push({ layer: 'kube', name: nameOf(target.id, fault.id, mode, false), target, fault, mode, confirm: false });
+    }),
+  );
+  for (const extra of CONFIRMED_EXTRAS) {
+    const target = KUBE_TARGETS.find((t) => t.id === extra.target);
+    const fault = FAULTS.find((f) => f.id === extra.fault)!;
+    if (target) cases.push({ layer: 'kube', name: nameOf(target.id, fault.id, extra.mode, true), target, fault, mode: extra.mode, confirm: true });
+  }
+  return cases;
+}
+
+export function storeCases(): StoreCase[] {
+  const cases: StoreCase[] = [];
+  STORE_TARGETS.forEach((target, i) =>
+    FAULTS.forEach((fault, j) => {
+      if (!fault.store) return;
+      if (fault.lostAnswerOnly && !target.lostAnswer) return;
+      // A lost answer is tried both ways: a retry that finds its own write is the case to get right.
+      const modes: Mode[] = fault.lostAnswerOnly ? ['transient', 'persistent'] : [modeOf(i, j)];
+      const confirm = target.needsConfirmation === true;
+      for (const mode of modes) cases.push({ layer: 'store', name: nameOf(target.id, fault.id, mode, confirm), target, fault, mode, confirm });
+    }),
+  );
+  for (const extra of CONFIRMED_EXTRAS) {
+    const target = STORE_TARGETS.find((t) => t.id === extra.target);
+    const fault = FAULTS.find((f) => f.id === extra.fault)!;
+    if (target) cases.push({ layer: 'store', name: nameOf(target.id, fault.id, extra.mode, true), target, fault, mode: extra.mode, confirm: true });
+  }
+  return cases;
+}
+
+export function eksCases(): EksCase[] {
+  return FAULTS.flatMap((fault, j): EksCase[] => {
+    if (!fault.eks) return [];
+    // A DescribeCluster that never answers is tried persistent: there is nothing to retry onto.
+    const mode = fault.id === 'timeout' ? 'persistent' : modeOf(0, j);
+    return [{ layer: 'eks', name: nameOf('DescribeCluster', fault.id, mode, false), fault, mode }];
+  });
+}
+
+export const times = (mode: Mode): number => (mode === 'persistent' ? Infinity : 1);

@@ -1,0 +1,235 @@
+/**
+ * Running the product against the world and recording what the servers saw: one reconcile
+ * run through the real adapters, or one Lambda invocation of src/handler.ts (cold or warm).
+ */
+import { vi } from 'vitest';
+import { publishMetrics } from '../../../src/adapters/metrics.js';
+import type { Summary } from '../../../src/core/report.js';
+import type { Cluster, Clock, SessionStore } from '../../../src/ports.js';
+import { reconcile } from '../../../src/reconcile.js';
+import { settings } from '../../support/lab.js';
+import type { EmfDocument, RunRecord } from './fault-checks.js';
+import type { World } from './fault-world.js';
+import { CLUSTER, CREDENTIALS, KEY_PREFIX, NAMESPACES, REGION, liveResourcesOfId, snapshot } from './fault-world.js';
+
+export const CONFIRM_SECONDS = 60;
+
+/** A clock the test moves: confirmation needs runs minutes apart. */
+export class TestClock implements Clock {
+  constructor(public time: number) {}
+  now(): number {
+    return this.time;
+  }
+  advanceSeconds(seconds: number): void {
+    this.time += seconds * 1000;
+  }
+}
+
+/** Records each DEL of a session key sent while a resource of that session exists on the API server. */
+export function watchKeyDeletes(w: World, violations: string[]): void {
+  w.bridge.beforeCommand = (command) => {
+    if (!['DEL', 'UNLINK', 'GETDEL'].includes(command[0] ?? '')) return;
+    for (const key of command.slice(1).filter((k) => k.startsWith(KEY_PREFIX))) {
+      const left = liveResourcesOfId(w, key.slice(KEY_PREFIX.length));
+      if (left.length > 0) violations.push(`${command[0]} ${key} while ${left.join(', ')} existed`);
+    }
+  };
+}
+
+/** Runs `act` with stdout captured; resolves to its result and the JSON lines written. */
+export async function capturingStdout<T>(act: () => Promise<T>): Promise<{ result: T; lines: Record<string, unknown>[] }> {
+  const original = process.stdout.write.bind(process.stdout);
+  let text = '';
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    callback?.();
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    const result = await act();
+    return { result, lines: jsonLines(text) };
+  } finally {
+    process.stdout.write = original;
+  }
+}
+
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+}
+
+const emfOf = (lines: Record<string, unknown>[]) => lines.filter((l): l is EmfDocument => '_aws' in l);
+
+/** Records the servers' logs and state around `act`. */
+async function recorded(
+  w: World,
+  label: string,
+  violations: string[],
+  act: () => Promise<{ summary: Summary; emf: EmfDocument[] }>,
+  eksHits: () => number,
+): Promise<RunRecord> {
+  const before = await snapshot(w);
+  const kubeFrom = w.server.requests.length;
+  const storeFrom = w.bridge.requests.length;
+  const eksFrom = w.eks.requests.length;
+  const hitsFrom = eksHits();
+  const violationsFrom = violations.length;
+  const { summary, emf } = await act();
+  const after = await snapshot(w);
+  return {
+    label,
+    summary,
+    before,
+    after,
+    kube: w.server.requests.slice(kubeFrom),
+    store: w.bridge.requests.slice(storeFrom),
+    eks: { requests: w.eks.requests.length - eksFrom, hits: eksHits() - hitsFrom },
+    keyDeleteViolations: violations.slice(violationsFrom),
+    emf,
+  };
+}
+
+/**
+ * One reconcile run through the product's adapters (built once per case, as a warm Lambda
+ * keeps them); its metrics emitted as the handler does.
+ */
+export function reconcileRun(
+  w: World,
+  label: string,
+  options: { confirm: boolean; clock: Clock; violations: string[]; adapters: { cluster: Cluster; store: SessionStore } },
+): Promise<RunRecord> {
+  return recorded(
+    w,
+    label,
+    options.violations,
+    async () => {
+      const summary = await reconcile(settings({ namespaces: [...NAMESPACES], confirmSeconds: options.confirm ? CONFIRM_SECONDS : 0 }), {
+        ...options.adapters,
+        logger: { debug() {}, info() {}, warn() {}, error() {} },
+        clock: options.clock,
+      });
+      const { lines } = await capturingStdout(async () => publishMetrics(summary, { namespace: 'LabReconciler', cluster: CLUSTER }));
+      return { summary, emf: emfOf(lines) };
+    },
+    () => 0,
+  );
+}
+
+/** The Lambda's environment for the world: EKS mode through the local endpoint, the bridge as Upstash. */
+function lambdaEnvironment(w: World): Record<string, string | undefined> {
+  return {
+    K8S_MODE: undefined,
+    AWS_REGION: REGION,
+    AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+    AWS_SESSION_TOKEN: undefined,
+    AWS_PROFILE: undefined,
+    AWS_ENDPOINT_URL: undefined,
+    AWS_ENDPOINT_URL_EKS: w.eks.url,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    EKS_CLUSTER_NAME: CLUSTER,
+    RECONCILIATION_ENABLED: undefined,
+    RECONCILIATION_DRY_RUN: undefined,
+    RECONCILIATION_NAMESPACES: NAMESPACES.join(','),
+    RECONCILIATION_CONFIRM_SECONDS: '0',
+    RECONCILIATION_MIN_AGE_SECONDS: undefined,
+    RECONCILIATION_MAX_DELETIONS: undefined,
+    UPSTASH_REDIS_REST_URL: w.bridge.url,
+    UPSTASH_REDIS_REST_TOKEN: w.bridge.token,
+    UPSTASH_REDIS_REST_TOKEN_PARAMETER: undefined,
+    METRICS_NAMESPACE: undefined,
+  };
+}
+
+type Handler = (event: unknown, context?: object) => Promise<Summary>;
+
+/** A Lambda execution environment: src/handler.ts imported afresh (a cold start) with the world's environment. */
+export class LambdaEnvironment {
+  private saved = new Map<string, string | undefined>();
+  private handler: Handler | undefined;
+
+  constructor(private readonly w: World) {}
+
+  async coldStart(): Promise<void> {
+    for (const [name, value] of Object.entries(lambdaEnvironment(this.w))) {
+      if (!this.saved.has(name)) this.saved.set(name, process.env[name]);
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    vi.resetModules();
+    this.handler = ((await import('../../../src/handler.js')) as { handler: Handler }).handler;
+  }
+
+  /** Puts the environment variables back as they were. */
+  restore(): void {
+    for (const [name, value] of this.saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    this.saved.clear();
+  }
+
+  /**
+   * One invocation. With `remainingMs`, the context says that much time is left and the
+   * invocation must settle within it (the Lambda is killed then); `settled` is false when it
+   * did not, and `whenStuck` is called to unblock it before its output is collected.
+   */
+  async invoke(
+    label: string,
+    violations: string[],
+    eksHits: () => number,
+    options: { remainingMs?: number; whenStuck?: () => void } = {},
+  ): Promise<{ run: RunRecord | undefined; settled: boolean; elapsedMs: number }> {
+    const handler = this.handler!;
+    const started = Date.now();
+    const remaining = options.remainingMs ?? 15 * 60 * 1000;
+    const context = { awsRequestId: `fault-matrix-${started}`, functionName: 'lab-reconciler-test-reconcile', getRemainingTimeInMillis: () => remaining - (Date.now() - started) };
+    let settled = true;
+    let summary: Summary | undefined;
+    const run = await recorded(
+      this.w,
+      label,
+      violations,
+      async () => {
+        const { result, lines } = await capturingStdout(async () => {
+          const invocation = handler({}, context);
+          const outcome = await Promise.race([invocation.then((s) => ({ s })), sleep(remaining).then(() => undefined)]);
+          if (outcome) return outcome.s;
+          settled = false;
+          options.whenStuck?.();
+          // Let the stuck invocation finish, so that it writes nothing into a later case.
+          await Promise.race([invocation.catch(() => undefined), sleep(10_000)]);
+          return undefined;
+        });
+        summary = result;
+        return { summary: result ?? emptyStandIn(), emf: emfOf(lines) };
+      },
+      eksHits,
+    );
+    return { run: summary ? run : undefined, settled, elapsedMs: Date.now() - started };
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+function emptyStandIn(): Summary {
+  return {
+    status: 'failed',
+    dryRun: false,
+    startedAt: new Date().toISOString(),
+    durationMs: 0,
+    totals: { namespacesChecked: 0, servicesChecked: 0, orphanedFound: 0, cleanedUp: 0, spared: 0, resourcesDeleted: 0, sessionKeysDeleted: 0, errors: 0 },
+    namespaces: [],
+    sessions: [],
+    warnings: [],
+  };
+}
