@@ -81,6 +81,8 @@ export interface SessionStore {
   acquireLock(owner: string, ttlMs: number): Promise<boolean>;
   /** Releases the lock only if `owner` still holds it. */
   releaseLock(owner: string): Promise<void>;
+  /** Extends the lock to `ttlMs` from now if `owner` still holds it; resolves to whether it did. */
+  renewLock(owner: string, ttlMs: number): Promise<boolean>;
   /**
    * Reads the first-sighting times (epoch ms) of these orphaned sessions of a namespace.
    * Unless `readOnly`, records `now` as the first sighting of those never seen before,

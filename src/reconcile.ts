@@ -65,13 +65,16 @@ export async function reconcile(settings: RunSettings, deps: ReconcileDependenci
       return emptySummary('locked', { dryRun: settings.dryRun, startedAt, finishedAt: finishedAt(), warnings: [message] });
     }
   }
+  const keeper = lock ? new LockKeeper(store, owner, deps.lockTtlMs ?? DEFAULT_LOCK_TTL_MS, logger) : undefined;
   // The lock is released before the summary is made, so that a release that fails is in it:
   // a lock left behind stops the next runs until its time to live runs out.
   const release = lock
     ? async (): Promise<string | undefined> => {
+        const lost = keeper!.stop();
         try {
+          // Released by owner only: harmless when another run took it meanwhile.
           await store.releaseLock(owner);
-          return undefined;
+          return lost;
         } catch (error) {
           const message = `Failed to release the run lock; runs are locked out until it expires (at most ${Math.round((deps.lockTtlMs ?? DEFAULT_LOCK_TTL_MS) / 60_000)} minutes): ${messageOf(error)}`;
           logger.error(message);
@@ -80,7 +83,7 @@ export async function reconcile(settings: RunSettings, deps: ReconcileDependenci
       }
     : async () => undefined;
   try {
-    return await run(settings, deps, clock, startedAt, finishedAt, release);
+    return await run(settings, deps, clock, startedAt, finishedAt, release, () => keeper?.held ?? true);
   } catch (error) {
     // Not expected (run reports failures in its summary); the lock must still go.
     await release();
@@ -95,6 +98,7 @@ async function run(
   startedAt: number,
   finishedAt: () => number,
   release: () => Promise<string | undefined>,
+  stillLocked: () => boolean,
 ): Promise<Summary> {
   const { cluster, store, logger } = deps;
   const warnings: string[] = [];
@@ -143,10 +147,11 @@ async function run(
     logger,
     shouldStart: deps.deadline === undefined ? undefined : () => clock.now() < deps.deadline!,
     keysMayBeDeleted: allListed,
+    stillLocked,
   });
 
   let settledKeys = 0;
-  if (store && !settings.dryRun && allListed) {
+  if (store && !settings.dryRun && allListed && stillLocked()) {
     try {
       settledKeys = await settlePendingKeys(store, findings, settings.concurrency, logger);
     } catch (error) {
@@ -202,6 +207,50 @@ async function observeAll(namespaces: readonly string[], cluster: Cluster, logge
       }
     }),
   );
+}
+
+/**
+ * Keeps the run lock while the run works: renews it every third of its time to live, so that
+ * a long run is not overtaken by the next one. A renewal that fails, or finds the lock taken,
+ * marks it lost: the run then starts no more sessions and deletes no more keys.
+ */
+class LockKeeper {
+  held = true;
+  private problem: string | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly owner: string,
+    private readonly ttlMs: number,
+    private readonly logger: Logger,
+  ) {
+    this.timer = setInterval(() => void this.renew(), Math.max(10, Math.floor(ttlMs / 3)));
+    this.timer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    if (!this.held) return;
+    try {
+      if (await this.store.renewLock(this.owner, this.ttlMs)) return;
+      this.lose('the run lock expired and another run may hold it');
+    } catch (error) {
+      this.lose(`the run lock could not be renewed: ${messageOf(error)}`);
+    }
+  }
+
+  private lose(why: string): void {
+    if (!this.held) return;
+    this.held = false;
+    this.problem = `Stopped acting: ${why}; sessions not yet started were left for a later run`;
+    this.logger.error(this.problem);
+  }
+
+  /** Stops renewing; resolves to what went wrong when the lock was lost. */
+  stop(): string | undefined {
+    clearInterval(this.timer);
+    return this.problem;
+  }
 }
 
 /**

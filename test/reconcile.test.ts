@@ -311,4 +311,30 @@ describe('reconcile', () => {
     expect(summary.warnings.join(' ')).toContain('Failed to release the run lock');
     expect(w.logger.messages('error').join(' ')).toContain('Failed to release the run lock');
   });
+
+  it('stops starting sessions and deleting keys once its lock can no longer be renewed', async () => {
+    // Prepare: a slow cluster (20 ms a call) and a lock of 30 ms, renewed every 10 ms; the
+    // store refuses renewals, so the run loses its lock a few calls in.
+    const clock = new FixedClock();
+    const log: CallRecord[] = [];
+    const cluster = new FakeCluster({ log, latencyMs: 20 });
+    const store = new FakeSessionStore({ clock, log });
+    const logger = new RecordingLogger();
+    for (let i = 0; i < 6; i++) {
+      addSession(cluster, { sessionId: `s${i}`, namespace: NS, labType: 'jupyter', now: clock.now() });
+      store.seedSessions(`s${i}`);
+    }
+    store.fail('renewLock', new Error('store unavailable'));
+
+    // Act
+    const summary = await reconcile({ ...SETTINGS, confirmSeconds: 0, concurrency: 1 }, { cluster, store, logger, clock, lockTtlMs: 30 });
+
+    // Assess
+    expect(summary.status).toBe('partial');
+    expect(summary.warnings.join(' ')).toMatch(/Stopped acting: the run lock could not be renewed/);
+    const lost = summary.sessions.filter((s) => s.reason === 'lock-lost');
+    expect(lost.length).toBeGreaterThan(0);
+    expect(summary.sessions.filter((s) => s.sessionKey === 'deleted')).toHaveLength(0);
+    for (const s of lost) expect(store.has(`lab_session:${s.sessionId}`)).toBe(true);
+  });
 });

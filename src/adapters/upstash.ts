@@ -23,6 +23,9 @@ export function sightingKey(namespace: string, sessionId: string): string {
 // was taken by another must not release the other's.
 const RELEASE_SCRIPT = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
 
+// Extends the lock only for its owner: a run whose lock expired and was taken must learn it.
+const RENEW_SCRIPT = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`;
+
 /** Keys per DEL or MGET: keeps each command, and so each request, of a bounded size. */
 const CHUNK = 500;
 
@@ -66,6 +69,10 @@ export class UpstashSessionStore implements SessionStore {
 
   async releaseLock(owner: string): Promise<void> {
     await retried(() => this.redis.eval(RELEASE_SCRIPT, [LOCK_KEY], [owner]));
+  }
+
+  async renewLock(owner: string, ttlMs: number): Promise<boolean> {
+    return Number(await retried(() => this.redis.eval(RENEW_SCRIPT, [LOCK_KEY], [owner, String(ttlMs)]))) === 1;
   }
 
   async sightings(

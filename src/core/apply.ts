@@ -46,6 +46,8 @@ export interface ApplyOptions {
   logger: Logger;
   /** False when too little time is left to start another session. */
   shouldStart?: () => boolean;
+  /** False once the run lost its lock: it then starts nothing more and deletes no key. */
+  stillLocked?: () => boolean;
   /**
    * False when a namespace of the run could not be listed: a session id could be alive
    * there unseen, so keys are remembered as pending and left to a later run.
@@ -72,8 +74,8 @@ export async function applyPlan(plan: Plan, options: ApplyOptions): Promise<Sess
       outcomes.set(decision, await cleanSession(decision, options));
     },
     {
-      shouldStart: options.shouldStart,
-      onSkipped: (decision) => outcomes.set(decision, notReached(decision, options.logger)),
+      shouldStart: () => (options.stillLocked?.() ?? true) && (options.shouldStart?.() ?? true),
+      onSkipped: (decision) => outcomes.set(decision, notReached(decision, options.logger, options.stillLocked?.() ?? true)),
     },
   );
   const ordered = plan.decisions.map((d) => outcomes.get(d)!);
@@ -121,6 +123,7 @@ async function settleKeys(outcomes: SessionOutcome[], options: ApplyOptions): Pr
     const settle = (value: SessionKeyOutcome) => cleaned.forEach((o) => (o.sessionKey = value));
     if (!store) settle('no-store');
     else if (dryRun) settle('kept');
+    else if (!(options.stillLocked?.() ?? true)) settle('pending');
     else if (!cleaned[0]!.decision.mayDeleteSessionKey) {
       settle('kept');
       logger.warn(`Kept session key ${store.sessionKey(id)}: session ${id} is alive in another namespace or lab type`, { sessionId: id });
@@ -203,13 +206,14 @@ function spared(decision: SessionDecision, logger: Logger): SessionOutcome {
   return outcome(decision, 'spared', decision.reason);
 }
 
-function notReached(decision: SessionDecision, logger: Logger): SessionOutcome {
-  const result = outcome(decision, 'failed', 'deadline');
-  result.error = 'not started: too little time was left before the deadline';
-  logger.warn(`Skipped orphaned session ${label(decision)}: too little time was left`, {
+function notReached(decision: SessionDecision, logger: Logger, locked: boolean): SessionOutcome {
+  const reason = locked ? 'deadline' : 'lock-lost';
+  const result = outcome(decision, 'failed', reason);
+  result.error = locked ? 'not started: too little time was left before the deadline' : 'not started: the run lost its lock';
+  logger.warn(`Skipped orphaned session ${label(decision)}: ${locked ? 'too little time was left' : 'the run lost its lock'}`, {
     ...fields(decision),
     action: 'failed',
-    reason: 'deadline',
+    reason,
   });
   return result;
 }

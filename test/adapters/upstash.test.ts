@@ -95,6 +95,24 @@ describe('UpstashSessionStore', () => {
     expect(await get(LOCK_KEY)).toBeNull();
   });
 
+  it('renews the lock only for its owner', async () => {
+    // Prepare
+    const store = storeFor(bridge);
+    await store.acquireLock('owner-1', 1_000);
+
+    // Act
+    const byOwner = await store.renewLock('owner-1', 60_000);
+    const byOther = await store.renewLock('owner-2', 60_000);
+    const ttlLeft = Number(await direct.call('PTTL', LOCK_KEY));
+    await direct.call('DEL', LOCK_KEY);
+    const afterExpiry = await store.renewLock('owner-1', 60_000);
+
+    // Assess
+    expect([byOwner, byOther, afterExpiry]).toEqual([true, false, false]);
+    expect(ttlLeft).toBeGreaterThan(50_000);
+    expect(await get(LOCK_KEY)).toBeNull();
+  });
+
   it('records a first sighting once, with a TTL, reads it back later, and forgets it', async () => {
     // Prepare
     const store = storeFor(bridge);

@@ -313,6 +313,7 @@ export function sightingKey(namespace: string, sessionId: string): string {
 type StoreOperation =
   | 'acquireLock'
   | 'releaseLock'
+  | 'renewLock'
   | 'sightings'
   | 'forgetSightings'
   | 'deleteSessionKey'
@@ -414,6 +415,14 @@ export class FakeSessionStore implements SessionStore {
   async releaseLock(owner: string): Promise<void> {
     return this.call('releaseLock', LOCK_KEY, {}, () => {
       if (this.get(LOCK_KEY) === owner) this.keys.delete(LOCK_KEY);
+    });
+  }
+
+  async renewLock(owner: string, ttlMs: number): Promise<boolean> {
+    return this.call('renewLock', LOCK_KEY, {}, () => {
+      if (this.get(LOCK_KEY) !== owner) return false;
+      this.setKey(LOCK_KEY, owner, ttlMs);
+      return true;
     });
   }
 
