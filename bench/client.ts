@@ -5,16 +5,9 @@
  * new TLS connection per request, which would slow the baseline for a reason that is not
  * its algorithm's.
  */
-import { Agent as HttpsAgent } from 'node:https';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  DiscoveryV1Api,
-  NetworkingV1Api,
-  ServerConfiguration,
-  createConfiguration,
-} from '@kubernetes/client-node';
-import type { KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, DiscoveryV1Api, NetworkingV1Api } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { keepAliveConfiguration } from '../src/adapters/kubernetes.js';
 
 export interface Apis {
   apps: AppsV1Api;
@@ -23,28 +16,9 @@ export interface Apis {
   discovery: DiscoveryV1Api;
 }
 
-/** Clients of the current cluster of `kc` sharing one keep-alive agent of `maxSockets` connections. */
+/** Clients of the current cluster of `kc` sharing one keep-alive agent of `maxSockets` connections (the product's own). */
 export function keepAliveApis(kc: KubeConfig, maxSockets: number): Apis {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('The kubeconfig has no current cluster');
-  let shared: HttpsAgent | undefined;
-  const configuration = createConfiguration({
-    baseServer: new ServerConfiguration(cluster.server, {}),
-    authMethods: { default: kc },
-    promiseMiddleware: [
-      {
-        pre: async (context: RequestContext) => {
-          const agent = context.getAgent();
-          if (agent instanceof HttpsAgent) {
-            shared ??= new HttpsAgent({ ...agent.options, keepAlive: true, maxSockets });
-            context.setAgent(shared);
-          }
-          return context;
-        },
-        post: async (response) => response,
-      },
-    ],
-  });
+  const configuration = keepAliveConfiguration(kc, maxSockets);
   return {
     apps: new AppsV1Api(configuration),
     core: new CoreV1Api(configuration),

@@ -14,7 +14,7 @@ import {
   ServerConfiguration,
   createConfiguration,
 } from '@kubernetes/client-node';
-import type { RequestContext, V1ObjectMeta } from '@kubernetes/client-node';
+import type { Configuration, RequestContext, V1ObjectMeta } from '@kubernetes/client-node';
 import type { Cluster, DeletableKind, DeleteOutcome, Logger, NamespaceObservation, ResourceKind, ResourceRecord } from '../ports.js';
 import { toEndpointSliceRecord, toRecord } from './records.js';
 import { rawListApis } from './raw-lists.js';
@@ -208,14 +208,15 @@ function parseStatus(body: unknown): { message?: string; reason?: string } | und
 }
 
 /**
- * API clients that share one keep-alive agent (client-node makes a new agent, so a new TLS
- * handshake, per request) and abandon an attempt after `timeoutMs`.
+ * A client-node configuration for the current cluster of `kc` whose requests share one
+ * keep-alive agent of `maxSockets` connections (client-node makes a new agent, so a new TLS
+ * handshake, per request) and abandon an attempt after `timeoutMs` when given.
  */
-function makeApis(kc: KubeConfig, concurrency: number, timeoutMs: number): Apis {
+export function keepAliveConfiguration(kc: KubeConfig, maxSockets: number, timeoutMs?: number): Configuration {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('The kubeconfig has no current cluster');
   let shared: HttpsAgent | undefined;
-  const configuration = createConfiguration({
+  return createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: kc },
     promiseMiddleware: [
@@ -224,16 +225,20 @@ function makeApis(kc: KubeConfig, concurrency: number, timeoutMs: number): Apis 
           const agent = context.getAgent();
           // Only a plain https.Agent is swapped: proxies keep what client-node built.
           if (agent instanceof HttpsAgent && agent.constructor === HttpsAgent) {
-            shared ??= new HttpsAgent({ ...agent.options, keepAlive: true, maxSockets: concurrency });
+            shared ??= new HttpsAgent({ ...agent.options, keepAlive: true, maxSockets });
             context.setAgent(shared);
           }
-          context.setSignal(AbortSignal.timeout(timeoutMs));
+          if (timeoutMs !== undefined) context.setSignal(AbortSignal.timeout(timeoutMs));
           return context;
         },
         post: async (response) => response,
       },
     ],
   });
+}
+
+function makeApis(kc: KubeConfig, concurrency: number, timeoutMs: number): Apis {
+  const configuration = keepAliveConfiguration(kc, concurrency, timeoutMs);
   return {
     apps: new AppsV1Api(configuration),
     core: new CoreV1Api(configuration),
