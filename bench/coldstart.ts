@@ -79,7 +79,8 @@ function measureRuntime(label: string, binary: string, bundle: string, runs: num
 
 /** Where Node 24 is: NODE24, or the default install prefix; undefined when absent. */
 function node24Binary(): string | undefined {
-  const candidates = [process.env.NODE24, '/tmp/node24/node_modules/node/bin/node', '/tmp/node24/node_modules/.bin/node'];
+  // `npm run test:node24` installs it under .cache/node24 of the checkout.
+  const candidates = [process.env.NODE24, join(repoRoot(), '.cache/node24/node_modules/.bin/node'), '/tmp/node24/node_modules/node/bin/node', '/tmp/node24/node_modules/.bin/node'];
   return candidates.find((path): path is string => path !== undefined && path !== '' && existsSync(path));
 }
 
@@ -108,7 +109,7 @@ export async function measureColdStart({ runs, progress }: { runs: number; progr
     progress(`cold start: ${result.bundle} on ${node24} (${runs} runs)...`);
     result.runtimes.push(measureRuntime('Node 24', node24, bundle, runs));
   } else {
-    result.skipped.push('Node 24: not found (set NODE24, or `npm install --prefix /tmp/node24 node@24`)');
+    result.skipped.push('Node 24: not found (run `npm run test:node24` once, which installs it under .cache/node24, or set NODE24)');
   }
   return result;
 }
