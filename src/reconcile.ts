@@ -13,6 +13,7 @@ import type { NamespaceFindings, Sightings } from './core/plan.js';
 import { decide, findOrphans } from './core/plan.js';
 import type { NamespaceResult, Summary } from './core/report.js';
 import { emptySummary, summarize } from './core/report.js';
+import { settleAll } from './core/pool.js';
 
 /** The settings of one run: the configuration, possibly narrowed by an event or flags. */
 export type RunSettings = Pick<
@@ -292,7 +293,7 @@ async function readSightings(
   now: number,
 ): Promise<Sightings> {
   const result = new Map<string, Map<string, number>>();
-  await Promise.all(
+  await settleAll(
     findings.map(async (ns) => {
       if (ns.orphans.length === 0) return;
       const ids = [...new Set(ns.orphans.map((o) => o.sessionId))];
@@ -319,7 +320,7 @@ async function forgetSightings(
     ids.push(sessionId);
     cleaned.set(namespace, ids);
   }
-  await Promise.all(
+  await settleAll(
     findings.map(async (ns) => {
       const orphaned = new Set(ns.orphans.map((o) => o.sessionId));
       const alive = [...ns.liveSessionIds].filter((id) => !orphaned.has(id));

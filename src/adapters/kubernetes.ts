@@ -19,7 +19,7 @@ import type { Cluster, DeletableKind, DeleteOutcome, Logger, NamespaceObservatio
 import { toEndpointSliceRecord, toRecord } from './records.js';
 import { rawListApis } from './raw-lists.js';
 import { silentLogger } from '../ports.js';
-import { Limiter } from '../core/pool.js';
+import { Limiter, settleAll } from '../core/pool.js';
 import { messageOf } from '../core/apply.js';
 import type { RetryPolicy, RetryVerdict } from './retry.js';
 import { DEFAULT_RETRY, parseRetryAfter, withRetry } from './retry.js';
@@ -81,7 +81,7 @@ export class KubernetesCluster implements Cluster {
     const limit = this.pageSize;
     // The five lists run side by side; each pages through its own kind in order. Each page is
     // reduced to records as it arrives, so only one page of full objects per list is held.
-    const [deployments, services, ingresses, configMaps, endpointSlices] = await Promise.all([
+    const [deployments, services, ingresses, configMaps, endpointSlices] = await settleAll([
       records('Deployment', 'Deployments', (_continue) => apps.listNamespacedDeployment({ namespace, limit, _continue })),
       records('Service', 'Services', (_continue) => core.listNamespacedService({ namespace, limit, _continue })),
       records('Ingress', 'Ingresses', (_continue) => networking.listNamespacedIngress({ namespace, limit, _continue })),

@@ -48,3 +48,14 @@ export class Limiter {
     }
   }
 }
+
+/**
+ * Like Promise.all, but waits for every promise before rejecting with the first failure: no
+ * request of a step is left running once the step has failed (or the run has ended).
+ */
+export async function settleAll<T extends readonly unknown[]>(promises: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
+  const results = await Promise.allSettled(promises);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}

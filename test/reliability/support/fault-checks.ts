@@ -54,8 +54,11 @@ export function storeOutcome(log: readonly RecordedRequest[]): FaultOutcome {
   const faulted = log.map((r, i) => [r, i] as const).filter(([r]) => r.fault !== undefined);
   if (faulted.length === 0) return 'not-hit';
   const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, k) => x === b[k]);
+  // A command is recovered when an unfaulted request of the run carried it too. Not only a
+  // later one: requests are logged as their bodies arrive, and a retry batched with other
+  // commands can be logged before a slower faulted request of the same moment.
   const recovered = faulted.every(([r, i]) =>
-    r.commands.every((command) => log.slice(i + 1).some((later) => later.fault === undefined && later.commands.some((c) => same(c, command)))),
+    r.commands.every((command) => log.some((other, j) => j !== i && other.fault === undefined && other.commands.some((c) => same(c, command)))),
   );
   return recovered ? 'recovered' : 'failed';
 }
