@@ -7,7 +7,7 @@
 import type { Context } from 'aws-lambda';
 import type { Config } from './config.js';
 import { ConfigError, loadConfig } from './config.js';
-import { messageOf } from './core/apply.js';
+import { messageOf } from './errors.js';
 import type { Summary } from './core/report.js';
 import { emptySummary } from './core/report.js';
 import { EventError, narrowSettings, parseEvent } from './event.js';

@@ -10,7 +10,7 @@ import { DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { KubeConfig } from '@kubernetes/client-node';
-import { messageOf } from '../core/apply.js';
+import { messageOf } from '../errors.js';
 
 /** AWS credentials, as the SDK's providers resolve them. */
 export interface AwsCredentials {

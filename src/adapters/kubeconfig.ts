@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError } from '../config.js';
-import { messageOf } from '../core/apply.js';
+import { messageOf } from '../errors.js';
 
 export interface KubeconfigSource {
   /** One path, or several joined by the platform's delimiter as in KUBECONFIG. */

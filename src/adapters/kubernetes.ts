@@ -20,7 +20,7 @@ import { toEndpointSliceRecord, toRecord } from './records.js';
 import { rawListApis } from './raw-lists.js';
 import { silentLogger } from '../ports.js';
 import { Limiter, settleAll } from '../core/pool.js';
-import { messageOf } from '../core/apply.js';
+import { messageOf } from '../errors.js';
 import type { RetryPolicy, RetryVerdict } from './retry.js';
 import { DEFAULT_RETRY, parseRetryAfter, withRetry } from './retry.js';
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config.js';
-import { messageOf } from '../core/apply.js';
+import { messageOf } from '../errors.js';
 import type { Cluster, DeleteOutcome, EndpointSliceRecord, NamespaceObservation, ResourceKind, ResourceRecord } from '../ports.js';
 import type { EndpointSliceLike, MetadataLike } from './records.js';
 import { toEndpointSliceRecord, toRecord } from './records.js';

@@ -3,7 +3,7 @@
  * Powertools Parameters, decrypted. The caller keeps it for the execution environment.
  */
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
-import { messageOf } from '../core/apply.js';
+import { messageOf } from '../errors.js';
 
 /** Reads and decrypts the parameter; rejects with a message naming it. */
 export async function readSecureParameter(name: string): Promise<string> {

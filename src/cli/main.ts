@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { Given, Variable } from '../config.js';
 import { ConfigError, loadConfig } from '../config.js';
-import { messageOf } from '../core/apply.js';
+import { messageOf } from '../errors.js';
 import type { Clock } from '../ports.js';
 import { systemClock } from '../ports.js';
 import { reconcile } from '../reconcile.js';

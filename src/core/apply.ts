@@ -8,6 +8,7 @@ import type { Cluster, Logger, ResourceRecord, SessionStore } from '../ports.js'
 import type { Plan, SessionDecision } from './plan.js';
 import { nameFor } from './naming.js';
 import { forEachBounded } from './pool.js';
+import { messageOf } from '../errors.js';
 
 export type SessionAction = 'cleaned' | 'would-clean' | 'spared' | 'failed';
 
@@ -115,7 +116,11 @@ async function rememberKeys(toClean: SessionDecision[], options: ApplyOptions, o
 async function settleKeys(outcomes: SessionOutcome[], options: ApplyOptions): Promise<void> {
   const { store, dryRun, logger } = options;
   const byId = new Map<string, SessionOutcome[]>();
-  for (const o of outcomes) byId.set(o.decision.orphan.sessionId, [...(byId.get(o.decision.orphan.sessionId) ?? []), o]);
+  for (const o of outcomes) {
+    const sharing = byId.get(o.decision.orphan.sessionId);
+    if (sharing) sharing.push(o);
+    else byId.set(o.decision.orphan.sessionId, [o]);
+  }
   const toDelete: string[] = [];
   for (const [id, sharing] of byId) {
     const cleaned = sharing.filter((o) => o.sessionKey === undefined && (o.action === 'cleaned' || o.action === 'would-clean'));
@@ -143,6 +148,16 @@ async function settleKeys(outcomes: SessionOutcome[], options: ApplyOptions): Pr
       }
     }
   }
+}
+
+/**
+ * The key of a session whose resources were not all deleted: remembered as pending (it was
+ * marked before any delete) unless it is not to be deleted at all: a dry run, a session alive
+ * again, or an id alive elsewhere.
+ */
+function untouchedKey(result: SessionOutcome, { store, dryRun }: ApplyOptions): SessionKeyOutcome {
+  if (!store) return 'no-store';
+  return dryRun || result.action === 'spared' || !result.decision.mayDeleteSessionKey ? 'kept' : 'pending';
 }
 
 /**
@@ -271,7 +286,7 @@ async function cleanSession(decision: SessionDecision, options: ApplyOptions): P
     result.reason = conflict ? 'conflict' : 'delete-failed';
     result.error = problems.join('; ');
     // A resource remains, so the session record must stay: it is the last trace.
-    result.sessionKey = !options.store ? 'no-store' : options.dryRun || !decision.mayDeleteSessionKey ? 'kept' : 'pending';
+    result.sessionKey = untouchedKey(result, options);
     return result;
   }
   return result;
@@ -287,7 +302,7 @@ async function deploymentReappeared(
   options: ApplyOptions,
   result: SessionOutcome,
 ): Promise<SessionOutcome | false> {
-  const { cluster, store, logger } = options;
+  const { cluster, logger } = options;
   const { namespace } = decision.orphan;
   const deployment = nameFor('Deployment', decision.orphan);
   try {
@@ -310,11 +325,7 @@ async function deploymentReappeared(
     });
   }
   // A session alive again keeps its key; one that could not be checked may still be dead.
-  result.sessionKey = !store ? 'no-store' : result.action === 'spared' || options.dryRun || !decision.mayDeleteSessionKey ? 'kept' : 'pending';
+  result.sessionKey = untouchedKey(result, options);
   return result;
 }
 
-/** The message of anything thrown. */
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

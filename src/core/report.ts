@@ -2,6 +2,7 @@
  * Reporting: outcomes → the contract's summary, and the summary → metric values. Pure.
  */
 import type { SessionKeyOutcome, SessionOutcome } from './apply.js';
+import { ref } from './apply.js';
 import type { NamespaceFindings } from './plan.js';
 
 export type RunStatus = 'ok' | 'partial' | 'failed' | 'aborted' | 'disabled' | 'locked';
@@ -143,7 +144,7 @@ function sessionSummary(outcome: SessionOutcome): SessionSummary {
     sessionId,
     action: outcome.action,
     reason: outcome.reason,
-    resources: resources.map((r) => `${r.kind}/${r.name}`),
+    resources: resources.map(ref),
   };
   if (outcome.sessionKey !== undefined) summary.sessionKey = outcome.sessionKey;
   if (outcome.error !== undefined) summary.error = outcome.error;

@@ -18,11 +18,7 @@ afterAll(async () => {
   await server.close();
 });
 beforeEach(() => {
-  server.clear();
-  server.clearFaults();
-  server.clearRequests();
-  server.latencyMs = 0;
-  server.beforeServe = undefined;
+  server.reset();
 });
 
 const run = (changes: Parameters<typeof settings>[0] = {}, cluster = clusterFor(server)) =>

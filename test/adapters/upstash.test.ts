@@ -36,10 +36,7 @@ afterAll(async () => {
 beforeEach(async () => {
   await direct.call('FLUSHALL');
   bridge.reset();
-  server.clear();
-  server.clearFaults();
-  server.clearRequests();
-  server.beforeServe = undefined;
+  server.reset();
 });
 
 const get = async (key: string) => {

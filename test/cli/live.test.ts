@@ -24,9 +24,7 @@ afterAll(async () => {
   await server.close();
 });
 beforeEach(() => {
-  server.clear();
-  server.clearFaults();
-  server.clearRequests();
+  server.reset();
   seedSession(server, 'jupyter-lab', 'jupyter', 'live', { deployment: true });
   seedSession(server, 'jupyter-lab', 'jupyter', 'dead');
   seedSession(server, 'ubuntu-lab', 'ubuntu', 'dead');

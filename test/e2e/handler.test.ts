@@ -69,9 +69,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  server.clear();
-  server.clearFaults();
-  server.clearRequests();
+  server.reset();
   eks.requests.length = 0;
   eks.failWith = undefined;
   rejectedTokens.length = 0;

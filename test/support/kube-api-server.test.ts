@@ -110,12 +110,7 @@ describe('KubeApiServer', () => {
   });
 
   beforeEach(() => {
-    server.clear();
-    server.clearFaults();
-    server.clearRequests();
-    server.latencyMs = 0;
-    server.beforeServe = undefined;
-    server.afterServe = undefined;
+    server.reset();
   });
 
   describe('TLS and authentication', () => {

@@ -205,6 +205,19 @@ export class KubeApiServer {
     return this.store.update(KINDS[kind], namespace, name, mutate);
   }
 
+  /**
+   * Back to a fresh server between tests: no objects, faults, logged requests, latency or
+   * hooks (the token and the TLS keep).
+   */
+  reset(): void {
+    this.clear();
+    this.clearFaults();
+    this.clearRequests();
+    this.latencyMs = 0;
+    this.beforeServe = undefined;
+    this.afterServe = undefined;
+  }
+
   /** Drops every object; outstanding continue tokens expire. */
   clear(): void {
     this.store.clear();

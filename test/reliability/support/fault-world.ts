@@ -108,11 +108,7 @@ export async function stopWorld(w: World | undefined): Promise<void> {
 
 /** Empties every server, then seeds the lab and its session keys. */
 export async function resetWorld(w: World): Promise<void> {
-  w.server.clear();
-  w.server.clearFaults();
-  w.server.clearRequests();
-  w.server.beforeServe = undefined;
-  w.server.latencyMs = 0;
+  w.server.reset();
   w.bridge.reset();
   w.eks.clearFaults();
   w.eks.requests.length = 0;
