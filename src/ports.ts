@@ -52,14 +52,28 @@ export type DeleteOutcome =
   /** 409: the object under that name has another uid now; it is left alone and not retried. */
   | 'conflict';
 
+/**
+ * Where a namespace's lists go as they are read, object by object, in any order and
+ * interleaved (the core's SessionCollector). Nothing is kept here that a decision does not need.
+ */
+export interface ObservationSink {
+  /** One listed Deployment, Service, Ingress or ConfigMap. */
+  resource(record: ResourceRecord): void;
+  /** One listed EndpointSlice. */
+  endpointSlice(record: EndpointSliceRecord): void;
+  /** The list of `kind` started again from its first page: what it gave before is superseded. */
+  restarted(kind: ResourceKind | 'EndpointSlice'): void;
+}
+
 /** The Kubernetes API, as the core uses it. */
 export interface Cluster {
   /**
    * Lists the namespace's Deployments, Services, Ingresses, ConfigMaps and EndpointSlices,
-   * every page of each. Rejects when any list could not be read completely: an incomplete
-   * list must never look like a missing Deployment.
+   * every page of each, into `sink` as pages arrive (a page's objects only once the page was
+   * read whole). Rejects when any list could not be read completely: an incomplete list must
+   * never look like a missing Deployment, so the caller then drops what the sink holds.
    */
-  observe(namespace: string): Promise<NamespaceObservation>;
+  observe(namespace: string, sink: ObservationSink): Promise<void>;
   /**
    * Deletes one resource with the precondition of the uid it was listed with.
    * With `dryRun`, the API server validates the delete (`dryRun=All`) and changes nothing.
@@ -108,6 +122,17 @@ export interface SessionStore {
   unmarkPendingKeys(sessionIds: readonly string[]): Promise<void>;
   /** The key a session is kept under, for reports. */
   sessionKey(sessionId: string): string;
+}
+
+/**
+ * What a person watching a long run is told as it goes (the command line draws it on a
+ * terminal); counts, not objects, so that telling costs nothing.
+ */
+export interface Progress {
+  /** Objects listed so far in a namespace, all kinds together; `complete` once its lists are. */
+  listed(namespace: string, objects: number, complete: boolean): void;
+  /** Sessions done (cleaned, failed or skipped) of those the plan cleans. */
+  cleaned(done: number, total: number): void;
 }
 
 /** The clock, injected so that tests control "now". */

@@ -5,14 +5,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.js';
-import type { Cluster, Clock, Logger, SessionStore } from './ports.js';
+import type { Cluster, Clock, Logger, Progress, SessionStore } from './ports.js';
 import { systemClock } from './ports.js';
 import type { SessionOutcome } from './core/apply.js';
 import { applyPlan, deleteSessionKeys } from './core/apply.js';
 import { messageOf } from './errors.js';
 import type { NamespaceFindings, Sightings } from './core/plan.js';
-import { decide, findOrphans } from './core/plan.js';
-import type { NamespaceResult, Summary } from './core/report.js';
+import { decide } from './core/plan.js';
+import { observeAll } from './observe.js';
+import type { Summary } from './core/report.js';
 import { emptySummary, summarize } from './core/report.js';
 import { settleAll } from './core/pool.js';
 
@@ -32,6 +33,8 @@ export interface ReconcileDependencies {
   deadline?: number;
   /** How long the lock is held at most if the run dies without releasing it. */
   lockTtlMs?: number;
+  /** Told of the lists and the cleaning as they go (a terminal's progress line). */
+  progress?: Progress;
 }
 
 const DEFAULT_LOCK_TTL_MS = 15 * 60 * 1000;
@@ -111,7 +114,7 @@ async function run(
     logger.error(message);
   };
 
-  const namespaces = await observeAll(settings.namespaces, cluster, logger);
+  const namespaces = await observeAll(settings.namespaces, cluster, logger, deps.progress);
   const findings = namespaces.flatMap((ns) => (ns.findings ? [ns.findings] : []));
   const now = clock.now();
 
@@ -150,6 +153,7 @@ async function run(
     shouldStart: deps.deadline === undefined ? undefined : () => clock.now() < deps.deadline!,
     keysMayBeDeleted: allListed,
     stillLocked,
+    ...(deps.progress ? { progress: deps.progress } : {}),
   });
 
   let settledKeys = 0;
@@ -188,27 +192,6 @@ async function run(
   });
   logger.info(`Finished the run: ${summary.status}`, { totals: summary.totals, status: summary.status });
   return summary;
-}
-
-/** Lists every namespace; one that cannot be listed completely is reported, never guessed at. */
-async function observeAll(namespaces: readonly string[], cluster: Cluster, logger: Logger): Promise<NamespaceResult[]> {
-  return Promise.all(
-    namespaces.map(async (namespace): Promise<NamespaceResult> => {
-      try {
-        const findings = findOrphans(await cluster.observe(namespace));
-        logger.info(`Listed namespace ${namespace}: ${findings.servicesChecked} Services, ${findings.orphans.length} orphaned sessions`, {
-          namespace,
-          servicesChecked: findings.servicesChecked,
-          orphanedFound: findings.orphans.length,
-        });
-        return { namespace, findings };
-      } catch (error) {
-        const message = `could not be listed completely, so nothing in it was cleaned: ${messageOf(error)}`;
-        logger.error(`Namespace ${namespace} ${message}`, { namespace, error: messageOf(error) });
-        return { namespace, error: message };
-      }
-    }),
-  );
 }
 
 /**

@@ -1,26 +1,22 @@
 /**
- * The Kubernetes adapter: the Cluster port over `@kubernetes/client-node` 1.x. A handful of
- * paginated list calls per namespace (never one call per Service), deletes with uid
- * preconditions, bounded concurrency, and retries within a budget.
+ * The Kubernetes adapter: the Cluster port over the product's own request layer (kube-http.ts,
+ * with client-node's kubeconfig and auth). A handful of paginated list calls per namespace
+ * (never one call per Service), the four kinds the core reads by name listed as metadata
+ * only, every page decoded as it streams in; deletes with uid preconditions, bounded
+ * concurrency, and retries within a budget.
  */
-import { Agent as HttpsAgent } from 'node:https';
-import {
-  ApiException,
-  AppsV1Api,
-  CoreV1Api,
-  DiscoveryV1Api,
-  KubeConfig,
-  NetworkingV1Api,
-  ServerConfiguration,
-  createConfiguration,
-} from '@kubernetes/client-node';
-import type { Configuration, RequestContext, V1ObjectMeta } from '@kubernetes/client-node';
-import type { Cluster, DeletableKind, DeleteOutcome, Logger, NamespaceObservation, ResourceKind, ResourceRecord } from '../ports.js';
-import { toEndpointSliceRecord, toRecord } from './records.js';
-import { rawListApis } from './raw-lists.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Cluster, DeletableKind, DeleteOutcome, Logger, ObservationSink, ResourceKind, ResourceRecord } from '../ports.js';
 import { silentLogger } from '../ports.js';
+import { toEndpointSliceRecord, toRecord } from './records.js';
+import type { EndpointSliceLike, MetadataLike } from './records.js';
 import { Limiter, settleAll } from '../core/pool.js';
 import { messageOf } from '../errors.js';
+import type { KubeRequest } from './kube-http.js';
+import type { IncomingMessage } from 'node:http';
+import { KubeApiError, KubeHttp, KubeTransportError, readText } from './kube-http.js';
+import type { ElementFields } from './list-stream.js';
+import { ListStreamDecoder } from './list-stream.js';
 import type { RetryPolicy, RetryVerdict } from './retry.js';
 import { DEFAULT_RETRY, parseRetryAfter, withRetry } from './retry.js';
 
@@ -37,80 +33,124 @@ export interface KubernetesClusterOptions {
   description?: string;
   /** Called before every attempt: where short-lived credentials are renewed (EKS tokens). */
   beforeRequest?: () => Promise<void>;
+  /**
+   * `metadata` (the default) asks for PartialObjectMetadataList where only metadata is read;
+   * `full` asks for whole objects (to measure what metadata-only lists save).
+   */
+  lists?: 'metadata' | 'full';
 }
 
-interface Page<T> {
-  metadata?: { _continue?: string };
-  items: T[];
-}
+/** A PartialObjectMetadataList where the server can, the full list where it cannot. */
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const METADATA_OBJECT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+const JSON_ONLY = 'application/json';
 
-interface Apis {
-  apps: AppsV1Api;
-  core: CoreV1Api;
-  networking: NetworkingV1Api;
-  discovery: DiscoveryV1Api;
-  /** The same groups, whose list calls answer plain JSON (see raw-lists.ts). */
-  lists: ReturnType<typeof rawListApis>;
-}
+/** Nobody reads `managedFields`, a kilobyte or more an object even in metadata-only lists. */
+const DROPPED_FROM_METADATA: ReadonlySet<string> = new Set(['managedFields']);
+const METADATA_FIELDS: ElementFields = { keep: new Set(['metadata']), dropFromMetadata: DROPPED_FROM_METADATA };
+const SLICE_FIELDS: ElementFields = { keep: new Set(['metadata', 'endpoints']), dropFromMetadata: DROPPED_FROM_METADATA };
+
+type ListedKind = ResourceKind | 'EndpointSlice';
+
+/** Where each kind lives in the REST API. */
+const PATHS: Readonly<Record<ListedKind, (namespace: string) => string>> = {
+  Deployment: (ns) => `/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/deployments`,
+  Service: (ns) => `/api/v1/namespaces/${encodeURIComponent(ns)}/services`,
+  Ingress: (ns) => `/apis/networking.k8s.io/v1/namespaces/${encodeURIComponent(ns)}/ingresses`,
+  ConfigMap: (ns) => `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`,
+  EndpointSlice: (ns) => `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(ns)}/endpointslices`,
+};
+
+const PLURAL: Readonly<Record<ListedKind, string>> = {
+  Deployment: 'Deployments',
+  Service: 'Services',
+  Ingress: 'Ingresses',
+  ConfigMap: 'ConfigMaps',
+  EndpointSlice: 'EndpointSlices',
+};
 
 /** A Cluster backed by a live API server. */
 export class KubernetesCluster implements Cluster {
   readonly description: string;
-  private readonly apis: Apis;
+  private readonly http: KubeHttp;
   private readonly limiter: Limiter;
   private readonly pageSize: number;
   private readonly retry: RetryPolicy;
   private readonly logger: Logger;
   private readonly beforeRequest: (() => Promise<void>) | undefined;
+  private readonly metadataOnly: boolean;
 
   constructor(options: KubernetesClusterOptions) {
     this.beforeRequest = options.beforeRequest;
     this.limiter = new Limiter(options.concurrency);
-    // 1,000 objects a page: half the list requests of kubectl's 500, each page still well under a megabyte or two.
+    // 1,000 objects a page: half the list requests of kubectl's 500. A page is decoded as it
+    // streams, so its size costs no memory.
     this.pageSize = options.pageSize ?? 1000;
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.logger = options.logger ?? silentLogger;
-    this.apis = makeApis(options.kubeConfig, options.concurrency, options.requestTimeoutMs ?? 30_000);
+    this.metadataOnly = (options.lists ?? 'metadata') === 'metadata';
+    this.http = new KubeHttp(options.kubeConfig, { maxSockets: options.concurrency, timeoutMs: options.requestTimeoutMs ?? 30_000 });
     this.description = options.description ?? `cluster ${options.kubeConfig.getCurrentCluster()?.server ?? '?'}`;
   }
 
-  async observe(namespace: string): Promise<NamespaceObservation> {
-    const { apps, core, networking, discovery } = this.apis.lists;
-    const records = <T extends { metadata?: V1ObjectMeta }>(kind: ResourceKind, what: string, call: (cont: string | undefined) => Promise<Page<T>>) =>
-      this.listAll(`${what} in namespace ${namespace}`, call, (o) => toRecord(kind, namespace, o.metadata));
-    const limit = this.pageSize;
-    // The five lists run side by side; each pages through its own kind in order. Each page is
-    // reduced to records as it arrives, so only one page of full objects per list is held.
-    const [deployments, services, ingresses, configMaps, endpointSlices] = await settleAll([
-      records('Deployment', 'Deployments', (_continue) => apps.listNamespacedDeployment({ namespace, limit, _continue })),
-      records('Service', 'Services', (_continue) => core.listNamespacedService({ namespace, limit, _continue })),
-      records('Ingress', 'Ingresses', (_continue) => networking.listNamespacedIngress({ namespace, limit, _continue })),
-      records('ConfigMap', 'ConfigMaps', (_continue) => core.listNamespacedConfigMap({ namespace, limit, _continue })),
-      this.listAll(`EndpointSlices in namespace ${namespace}`, (_continue) => discovery.listNamespacedEndpointSlice({ namespace, limit, _continue }), (slice) =>
-        toEndpointSliceRecord(namespace, slice),
+  async observe(namespace: string, sink: ObservationSink): Promise<void> {
+    // The five lists run side by side; each pages through its own kind in order.
+    const resources = (kind: ResourceKind) =>
+      this.listAll(
+        namespace,
+        kind,
+        (item) => toRecord(kind, namespace, (item as { metadata?: MetadataLike }).metadata),
+        (record) => sink.resource(record),
+        () => sink.restarted(kind),
+      );
+    await settleAll([
+      resources('Deployment'),
+      resources('Service'),
+      resources('Ingress'),
+      resources('ConfigMap'),
+      this.listAll(
+        namespace,
+        'EndpointSlice',
+        (item) => toEndpointSliceRecord(namespace, item as EndpointSliceLike),
+        (record) => sink.endpointSlice(record),
+        () => sink.restarted('EndpointSlice'),
       ),
     ]);
-    return { namespace, deployments, services, ingresses, configMaps, endpointSlices };
   }
 
   /**
-   * Every page of one list. An expired `continue` token (410) restarts the list from the
-   * beginning, since mixing two snapshots could hide an object; any other failure rejects.
+   * Every page of one list, each page's objects handed on once the page was read whole (a
+   * page retried after a failure half-way is not counted twice). An expired `continue` token
+   * (410) restarts the list from the beginning, since mixing two snapshots could hide an
+   * object; any other failure rejects.
    */
-  private async listAll<T, R>(what: string, call: (cont: string | undefined) => Promise<Page<T>>, convert: (item: T) => R): Promise<R[]> {
+  private async listAll<R>(namespace: string, kind: ListedKind, convert: (item: unknown) => R, deliver: (record: R) => void, restarted: () => void): Promise<void> {
+    const what = `${PLURAL[kind]} in namespace ${namespace}`;
+    const metadataOnly = this.metadataOnly && kind !== 'EndpointSlice';
+    const accept = metadataOnly ? METADATA_LIST : JSON_ONLY;
+    const fields = kind === 'EndpointSlice' ? SLICE_FIELDS : METADATA_FIELDS;
     for (let restart = 0; ; restart++) {
-      const items: R[] = [];
       let cont: string | undefined;
       try {
         do {
-          const page = await this.request(`list ${what}`, () => call(cont));
-          for (const item of page.items) items.push(convert(item));
-          cont = page.metadata?._continue || undefined;
+          const request: KubeRequest = { method: 'GET', path: PATHS[kind](namespace), query: { limit: this.pageSize, continue: cont }, accept };
+          const { items, continueToken } = await this.request(`list ${what}`, () =>
+            this.http.send(request, async (body) => {
+              // Each object is reduced to its record as soon as it is parsed.
+              const page: R[] = [];
+              const decoder = new ListStreamDecoder((item) => page.push(convert(item)), fields);
+              for await (const chunk of body as AsyncIterable<Buffer>) decoder.write(chunk);
+              return { items: page, continueToken: decoder.end().continueToken };
+            }),
+          );
+          for (const record of items) deliver(record);
+          cont = continueToken;
         } while (cont);
-        return items;
+        return;
       } catch (error) {
-        if (error instanceof ApiException && error.code === 410 && cont !== undefined && restart < 2) {
+        if (error instanceof KubeApiError && error.code === 410 && cont !== undefined && restart < 2) {
           this.logger.warn(`Restarted the list of ${what}: its continue token expired`);
+          restarted();
           continue;
         }
         throw new Error(`Failed to list ${what}: ${describeError(error)}`, { cause: error });
@@ -121,30 +161,34 @@ export class KubernetesCluster implements Cluster {
   async delete(resource: ResourceRecord, { dryRun }: { dryRun: boolean }): Promise<DeleteOutcome> {
     const { namespace, name, uid } = resource;
     const kind = resource.kind as DeletableKind;
-    const params = { namespace, name, dryRun: dryRun ? 'All' : undefined, body: { preconditions: { uid } } };
-    const { core, networking } = this.apis;
-    const send: Record<DeletableKind, () => Promise<unknown>> = {
-      Service: () => core.deleteNamespacedService(params),
-      Ingress: () => networking.deleteNamespacedIngress(params),
-      ConfigMap: () => core.deleteNamespacedConfigMap(params),
+    if (kind !== 'Service' && kind !== 'Ingress' && kind !== 'ConfigMap') {
+      throw new Error(`Refused to delete ${resource.kind} ${namespace}/${name}: only Services, Ingresses and ConfigMaps are deleted`);
+    }
+    const request: KubeRequest = {
+      method: 'DELETE',
+      path: `${PATHS[kind](namespace)}/${encodeURIComponent(name)}`,
+      query: { dryRun: dryRun ? 'All' : undefined },
+      // The answer (the object, or a Status) is not read: metadata is the least the server sends.
+      accept: METADATA_OBJECT,
+      body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid } },
     };
-    if (!(kind in send)) throw new Error(`Refused to delete ${resource.kind} ${namespace}/${name}: only Services, Ingresses and ConfigMaps are deleted`);
     try {
-      await this.request(`delete ${kind} ${namespace}/${name}`, send[kind]);
+      await this.request(`delete ${kind} ${namespace}/${name}`, () => this.http.send(request, (body) => readAnswer(body, name, 'delete')));
       return 'deleted';
     } catch (error) {
-      if (error instanceof ApiException && error.code === 404) return 'gone';
-      if (error instanceof ApiException && error.code === 409) return 'conflict';
+      if (error instanceof KubeApiError && error.code === 404) return 'gone';
+      if (error instanceof KubeApiError && error.code === 409) return 'conflict';
       throw new Error(`${describeError(error)}`, { cause: error });
     }
   }
 
   async deploymentExists(namespace: string, name: string): Promise<boolean> {
+    const request: KubeRequest = { method: 'GET', path: `${PATHS.Deployment(namespace)}/${encodeURIComponent(name)}`, accept: METADATA_OBJECT };
     try {
-      await this.request(`read Deployment ${namespace}/${name}`, () => this.apis.apps.readNamespacedDeployment({ namespace, name }));
+      await this.request(`read Deployment ${namespace}/${name}`, () => this.http.send(request, (body) => readAnswer(body, name, 'get')));
       return true;
     } catch (error) {
-      if (error instanceof ApiException && error.code === 404) return false;
+      if (error instanceof KubeApiError && error.code === 404) return false;
       throw new Error(describeError(error), { cause: error });
     }
   }
@@ -164,86 +208,59 @@ export class KubernetesCluster implements Cluster {
   }
 }
 
-/** 429, 5xx and failures to connect are worth another try; everything else is an answer. */
+/** The most of a GET's or a DELETE's answer read: an object's metadata, or a Status. */
+const ANSWER_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * Reads the answer to a GET or a DELETE and checks it is one: the object named (whole, or its
+ * metadata), or for a DELETE a Status of Success. A 2xx whose body is anything else (cut
+ * short, garbled by a proxy) proves nothing, so it is an error, never taken for a success.
+ */
+async function readAnswer(body: IncomingMessage, name: string, verb: 'get' | 'delete'): Promise<void> {
+  const text = await readText(body, ANSWER_LIMIT);
+  let answer: { kind?: unknown; status?: unknown; metadata?: { name?: unknown } } | null;
+  try {
+    answer = JSON.parse(text) as typeof answer;
+  } catch (error) {
+    throw new Error(`the answer to the ${verb} of ${name} is not JSON (${messageOf(error)}): nothing is known of its outcome`, { cause: error });
+  }
+  if (verb === 'delete' && answer?.kind === 'Status' && answer.status === 'Success') return;
+  if (answer?.metadata?.name === name) return;
+  throw new Error(`the answer to the ${verb} of ${name} is neither the object nor a Status of Success: nothing is known of its outcome`);
+}
+
+/** 429, 5xx and failures to connect or to get a whole answer in time are worth another try; everything else is an answer. */
 export function classify(error: unknown): RetryVerdict {
-  if (error instanceof ApiException) {
+  if (error instanceof KubeApiError) {
     const code = error.code;
     if (code === 429 || (code >= 500 && code !== 501)) {
-      return { retryable: true, retryAfterMs: parseRetryAfter(headerOf(error.headers, 'retry-after')) };
+      return { retryable: true, retryAfterMs: parseRetryAfter(headerOf(error.headers['retry-after'])) };
     }
     return { retryable: false };
   }
-  // node-fetch's FetchError (type 'system': refused, reset, DNS) and AbortError (our timeout).
-  const name = (error as { name?: string; type?: string })?.name;
-  const type = (error as { type?: string })?.type;
-  return { retryable: name === 'AbortError' || name === 'FetchError' || type === 'system' || type === 'aborted' };
+  return { retryable: error instanceof KubeTransportError };
 }
 
-function headerOf(headers: Record<string, string> | undefined, name: string): string | undefined {
-  if (!headers) return undefined;
-  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;
-  return undefined;
+function headerOf(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /** An operator-readable account of an API failure: the code, the reason and the Status message. */
 export function describeError(error: unknown): string {
-  if (error instanceof ApiException) {
+  if (error instanceof KubeApiError) {
     const status = parseStatus(error.body);
     const detail = status?.message ?? (error.code === 401 ? 'Unauthorized: the credentials were rejected' : undefined);
     return `HTTP ${error.code}${status?.reason ? ` ${status.reason}` : ''}${detail ? `: ${detail}` : ''}`;
   }
-  if ((error as { name?: string })?.name === 'AbortError') return 'the request timed out';
+  if (error instanceof KubeTransportError && error.timedOut) return 'the request timed out';
   return messageOf(error);
 }
 
-function parseStatus(body: unknown): { message?: string; reason?: string } | undefined {
-  if (typeof body === 'string') {
-    try {
-      return JSON.parse(body) as { message?: string; reason?: string };
-    } catch {
-      return body.trim() ? { message: body.trim().slice(0, 300) } : undefined;
-    }
+function parseStatus(body: string): { message?: string; reason?: string } | undefined {
+  try {
+    const parsed = JSON.parse(body) as unknown;
+    return parsed && typeof parsed === 'object' ? (parsed as { message?: string; reason?: string }) : undefined;
+  } catch {
+    return body.trim() ? { message: body.trim().slice(0, 300) } : undefined;
   }
-  return body && typeof body === 'object' ? (body as { message?: string; reason?: string }) : undefined;
-}
-
-/**
- * A client-node configuration for the current cluster of `kc` whose requests share one
- * keep-alive agent of `maxSockets` connections (client-node makes a new agent, so a new TLS
- * handshake, per request) and abandon an attempt after `timeoutMs` when given.
- */
-export function keepAliveConfiguration(kc: KubeConfig, maxSockets: number, timeoutMs?: number): Configuration {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('The kubeconfig has no current cluster');
-  let shared: HttpsAgent | undefined;
-  return createConfiguration({
-    baseServer: new ServerConfiguration(cluster.server, {}),
-    authMethods: { default: kc },
-    promiseMiddleware: [
-      {
-        pre: async (context: RequestContext) => {
-          const agent = context.getAgent();
-          // Only a plain https.Agent is swapped: proxies keep what client-node built.
-          if (agent instanceof HttpsAgent && agent.constructor === HttpsAgent) {
-            shared ??= new HttpsAgent({ ...agent.options, keepAlive: true, maxSockets });
-            context.setAgent(shared);
-          }
-          if (timeoutMs !== undefined) context.setSignal(AbortSignal.timeout(timeoutMs));
-          return context;
-        },
-        post: async (response) => response,
-      },
-    ],
-  });
-}
-
-function makeApis(kc: KubeConfig, concurrency: number, timeoutMs: number): Apis {
-  const configuration = keepAliveConfiguration(kc, concurrency, timeoutMs);
-  return {
-    apps: new AppsV1Api(configuration),
-    core: new CoreV1Api(configuration),
-    networking: new NetworkingV1Api(configuration),
-    discovery: new DiscoveryV1Api(configuration),
-    lists: rawListApis(configuration),
-  };
 }

@@ -31,7 +31,8 @@ export function toRecord(kind: ResourceKind, namespace: string, metadata: Metada
   const createdAt = created instanceof Date ? created.getTime() : typeof created === 'string' ? Date.parse(created) : undefined;
   return {
     kind,
-    namespace: metadata?.namespace ?? namespace,
+    // The namespace listed in, not the parsed copy of the same text: one string for all records.
+    namespace: metadata?.namespace === undefined || metadata.namespace === namespace ? namespace : metadata.namespace,
     name: metadata?.name ?? '',
     uid: metadata?.uid ?? '',
     createdAt: createdAt === undefined || Number.isNaN(createdAt) ? undefined : createdAt,

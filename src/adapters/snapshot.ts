@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config.js';
 import { messageOf } from '../errors.js';
-import type { Cluster, DeleteOutcome, EndpointSliceRecord, NamespaceObservation, ResourceKind, ResourceRecord } from '../ports.js';
+import type { Cluster, DeleteOutcome, EndpointSliceRecord, NamespaceObservation, ObservationSink, ResourceKind, ResourceRecord } from '../ports.js';
+import { replay } from '../core/collect.js';
 import type { EndpointSliceLike, MetadataLike } from './records.js';
 import { toEndpointSliceRecord, toRecord } from './records.js';
 
@@ -80,14 +81,14 @@ export class SnapshotCluster implements Cluster {
     return new SnapshotCluster(document, path, setting);
   }
 
-  async observe(namespace: string): Promise<NamespaceObservation> {
+  async observe(namespace: string, sink: ObservationSink): Promise<void> {
     const ns = this.resources.get(namespace) ?? emptyObservation(namespace);
     const hasLabResources = ns.services.length + ns.ingresses.length + ns.configMaps.length > 0;
     // Without Deployments every session would look orphaned: refuse rather than mislead.
     if (hasLabResources && this.deploymentCount === 0) {
       throw new Error(`the snapshot holds no Deployments at all; was it made with kubectl get deploy,svc,ingress,cm,endpointslices -o json?`);
     }
-    return ns;
+    replay(ns, sink);
   }
 
   async delete(resource: ResourceRecord, { dryRun }: { dryRun: boolean }): Promise<DeleteOutcome> {

@@ -15,6 +15,7 @@ import type { Summary } from '../core/report.js';
 import { SnapshotCluster } from '../adapters/snapshot.js';
 import { clusterSource, sessionStore } from '../runtime.js';
 import { terminalLogger } from './logger.js';
+import { terminalProgress } from './progress.js';
 import type { Writable } from './logger.js';
 import { renderTable } from './table.js';
 
@@ -139,7 +140,8 @@ async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<
   if (command === 'plan') settings.dryRun = true;
 
   // Everything that can be wrong with the configuration is found before any request.
-  const logger = terminalLogger(io.stderr);
+  const progress = terminalProgress(io.stderr);
+  const logger = terminalLogger(progress?.logStream ?? io.stderr);
   const source =
     snapshot !== undefined
       ? undefined
@@ -151,7 +153,12 @@ async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<
   }
 
   logger.info(`Reconciling ${settings.namespaces.join(', ')} on ${cluster.description}${settings.dryRun ? ' (dry run)' : ''}`);
-  const summary = await reconcile(settings, { cluster, store, logger, clock });
+  let summary: Summary;
+  try {
+    summary = await reconcile(settings, { cluster, store, logger, clock, ...(progress ? { progress } : {}) });
+  } finally {
+    progress?.stop();
+  }
   io.stdout.write(output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : renderTable(summary, { command, source: cluster.description }));
   return exitStatus(summary);
 }

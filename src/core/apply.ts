@@ -4,7 +4,7 @@
  * one failure does not stop the others; 404 counts as gone; 409 (recreated under the same
  * name) is reported and not retried.
  */
-import type { Cluster, Logger, ResourceRecord, SessionStore } from '../ports.js';
+import type { Cluster, Logger, Progress, ResourceRecord, SessionStore } from '../ports.js';
 import type { Plan, SessionDecision } from './plan.js';
 import { nameFor } from './naming.js';
 import { forEachBounded } from './pool.js';
@@ -54,6 +54,8 @@ export interface ApplyOptions {
    * there unseen, so keys are remembered as pending and left to a later run.
    */
   keysMayBeDeleted: boolean;
+  /** Told of each session done (cleaned, failed or not reached) of those to clean. */
+  progress?: Pick<Progress, 'cleaned'>;
 }
 
 /**
@@ -68,15 +70,18 @@ export async function applyPlan(plan: Plan, options: ApplyOptions): Promise<Sess
   }
   const toClean = plan.decisions.filter((d) => d.action === 'clean');
   if (!(await rememberKeys(toClean, options, outcomes))) return plan.decisions.map((d) => outcomes.get(d)!);
+  let done = 0;
+  const finished = (decision: SessionDecision, result: SessionOutcome) => {
+    outcomes.set(decision, result);
+    options.progress?.cleaned(++done, toClean.length);
+  };
   await forEachBounded(
     toClean,
     options.concurrency,
-    async (decision) => {
-      outcomes.set(decision, await cleanSession(decision, options));
-    },
+    async (decision) => finished(decision, await cleanSession(decision, options)),
     {
       shouldStart: () => (options.stillLocked?.() ?? true) && (options.shouldStart?.() ?? true),
-      onSkipped: (decision) => outcomes.set(decision, notReached(decision, options.logger, options.stillLocked?.() ?? true)),
+      onSkipped: (decision) => finished(decision, notReached(decision, options.logger, options.stillLocked?.() ?? true)),
     },
   );
   const ordered = plan.decisions.map((d) => outcomes.get(d)!);

@@ -2,8 +2,10 @@
  * The plan: pure functions from what was observed (and the sightings) to a decision per
  * session. No I/O, no clock: `now` is a parameter, so every decision can be replayed.
  */
-import type { NamespaceObservation, ResourceRecord } from '../ports.js';
-import { parseName, sessionKeyOf } from './naming.js';
+import type { ResourceRecord } from '../ports.js';
+
+// Grouping by session happens as the lists arrive (collect.ts); re-exported for the callers of the plan.
+export { findOrphans } from './collect.js';
 
 /** Why an orphaned session was not cleaned. */
 export type SpareReason = 'keep-annotation' | 'has-endpoints' | 'too-young' | 'unconfirmed' | 'cap-exceeded';
@@ -26,72 +28,6 @@ export interface NamespaceFindings {
   orphans: OrphanSession[];
   /** Session ids that have a Deployment here: alive, whatever else is true. */
   liveSessionIds: Set<string>;
-}
-
-const DELETE_ORDER = { Ingress: 0, Service: 1, ConfigMap: 2, Deployment: 3 } as const;
-
-interface Group {
-  labType: string;
-  sessionId: string;
-  live: boolean;
-  resources: ResourceRecord[];
-}
-
-/** Groups a namespace's resources by session and finds the sessions without a Deployment. */
-export function findOrphans(observation: NamespaceObservation): NamespaceFindings {
-  const { namespace } = observation;
-  const groups = new Map<string, Group>();
-  const groupOf = (resource: ResourceRecord): Group | undefined => {
-    // A record from another namespace is never acted on here, whatever its name says.
-    if (resource.namespace !== namespace) return undefined;
-    const name = parseName(resource.kind, resource.name);
-    if (!name) return undefined;
-    const key = sessionKeyOf(name);
-    let group = groups.get(key);
-    if (!group) {
-      group = { ...name, live: false, resources: [] };
-      groups.set(key, group);
-    }
-    return group;
-  };
-  for (const deployment of observation.deployments) {
-    const group = groupOf(deployment);
-    if (group) group.live = true;
-  }
-  for (const resource of [...observation.services, ...observation.ingresses, ...observation.configMaps]) {
-    groupOf(resource)?.resources.push(resource);
-  }
-
-  const ready = servicesWithReadyEndpoints(observation);
-  const orphans: OrphanSession[] = [];
-  const liveSessionIds = new Set<string>();
-  for (const group of groups.values()) {
-    if (group.live) {
-      liveSessionIds.add(group.sessionId);
-      continue;
-    }
-    if (group.resources.length === 0) continue;
-    group.resources.sort((a, b) => DELETE_ORDER[a.kind] - DELETE_ORDER[b.kind] || a.name.localeCompare(b.name));
-    orphans.push({
-      namespace,
-      labType: group.labType,
-      sessionId: group.sessionId,
-      resources: group.resources,
-      hasReadyEndpoints: group.resources.some((r) => r.kind === 'Service' && ready.has(r.name)),
-    });
-  }
-  orphans.sort((a, b) => a.labType.localeCompare(b.labType) || a.sessionId.localeCompare(b.sessionId));
-  return { namespace, servicesChecked: observation.services.filter((s) => s.namespace === namespace).length, orphans, liveSessionIds };
-}
-
-function servicesWithReadyEndpoints(observation: NamespaceObservation): Set<string> {
-  const ready = new Set<string>();
-  for (const slice of observation.endpointSlices) {
-    if (slice.namespace === observation.namespace && slice.serviceName && slice.readyEndpoints > 0) {
-      ready.add(slice.serviceName);
-    }
-  }
-  return ready;
 }
 
 /** The settings the decisions depend on. */

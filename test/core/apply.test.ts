@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { SessionOutcome } from '../../src/core/apply.js';
 import { applyPlan } from '../../src/core/apply.js';
 import type { Plan, PlanSettings } from '../../src/core/plan.js';
-import { decide, findOrphans } from '../../src/core/plan.js';
+import { decide } from '../../src/core/plan.js';
+import { observeNamespace } from '../../src/observe.js';
 import type { CallRecord } from '../support/fakes.js';
 import { FakeCluster, FakeSessionStore, FixedClock, RecordingLogger, addSession } from '../support/fakes.js';
 
@@ -37,7 +38,7 @@ function orphans(w: World, ids: string[], namespace = NS): void {
 
 /** The plan the core would make now for these namespaces; the listing calls are then forgotten. */
 async function planNow(w: World, namespaces: string[] = [NS]): Promise<Plan> {
-  const findings = await Promise.all(namespaces.map(async (ns) => findOrphans(await w.cluster.observe(ns))));
+  const findings = await Promise.all(namespaces.map(async (ns) => observeNamespace(w.cluster, ns)));
   w.log.length = 0;
   return decide({ findings, sightings: undefined, settings: SETTINGS, now: w.clock.now() });
 }

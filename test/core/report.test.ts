@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SessionOutcome } from '../../src/core/apply.js';
 import { applyPlan } from '../../src/core/apply.js';
-import { decide, findOrphans } from '../../src/core/plan.js';
+import { decide } from '../../src/core/plan.js';
+import { observeNamespace } from '../../src/observe.js';
 import type { NamespaceResult, Summary, SummaryInput } from '../../src/core/report.js';
 import { emptySummary, metricValues, summarize } from '../../src/core/report.js';
 import { FakeCluster, FakeSessionStore, FixedClock, RecordingLogger, addSession } from '../support/fakes.js';
@@ -66,7 +67,7 @@ async function scenario(options: Scenario = {}): Promise<{ input: SummaryInput; 
   const namespaces: NamespaceResult[] = [];
   for (const namespace of ['jupyter-lab', 'ubuntu-lab']) {
     if (options.failedNamespaces?.includes(namespace)) namespaces.push({ namespace, error: 'could not be listed completely' });
-    else namespaces.push({ namespace, findings: findOrphans(await cluster.observe(namespace)) });
+    else namespaces.push({ namespace, findings: await observeNamespace(cluster, namespace) });
   }
   const findings = namespaces.flatMap((ns) => (ns.findings ? [ns.findings] : []));
   const plan = decide({ findings, sightings: undefined, settings: { minAgeSeconds: 300, confirmSeconds: 0, maxDeletions: options.maxDeletions ?? 50 }, now });

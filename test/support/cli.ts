@@ -8,12 +8,13 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function runCli(argv: string[], env: Record<string, string | undefined> = {}, clock?: Clock): Promise<CliResult> {
+/** `stderrIsTTY` makes stderr look like a terminal, as it is when a person runs the command. */
+export async function runCli(argv: string[], env: Record<string, string | undefined> = {}, clock?: Clock, { stderrIsTTY = false } = {}): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const status = await main(argv, {
     stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
+    stderr: { write: (text: string) => (stderr += text), ...(stderrIsTTY ? { isTTY: true } : {}) },
     env,
     ...(clock ? { clock } : {}),
   });

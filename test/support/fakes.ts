@@ -10,12 +10,14 @@ import type {
   DeleteOutcome,
   Logger,
   NamespaceObservation,
+  ObservationSink,
   ResourceKind,
   ResourceRecord,
   SessionStore,
 } from '../../src/ports.js';
 import { KEEP_ANNOTATION, toEndpointSliceRecord, toRecord } from '../../src/adapters/records.js';
 import { nameFor } from '../../src/core/naming.js';
+import { replay } from '../../src/core/collect.js';
 
 /** One call made to a fake, in the order calls were made (shared between fakes if wanted). */
 export interface CallRecord {
@@ -203,8 +205,8 @@ export class FakeCluster implements Cluster {
     );
   }
 
-  async observe(namespace: string): Promise<NamespaceObservation> {
-    return this.call({ port: 'cluster', operation: 'observe', subject: namespace }, { namespace }, 'observe', () => {
+  async observe(namespace: string, sink: ObservationSink): Promise<void> {
+    const observation = await this.call<NamespaceObservation>({ port: 'cluster', operation: 'observe', subject: namespace }, { namespace }, 'observe', () => {
       const of = (kind: ResourceKind): ResourceRecord[] =>
         [...this.objects.values()]
           .filter((o) => o.kind === kind && o.namespace === namespace)
@@ -237,6 +239,7 @@ export class FakeCluster implements Cluster {
           ),
       };
     });
+    replay(observation, sink);
   }
 
   async delete(resource: ResourceRecord, options: { dryRun: boolean }): Promise<DeleteOutcome> {
