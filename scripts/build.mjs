@@ -3,6 +3,7 @@
 // ESM bundles of CommonJS dependencies need `require`, hence the createRequire banner.
 import { build } from 'esbuild';
 import { chmod, rm } from 'node:fs/promises';
+import plugins from '../infra/esbuild-plugins.cjs';
 
 const requireBanner = [
   "import { createRequire as __labReconcilerCreateRequire } from 'node:module';",
@@ -10,6 +11,8 @@ const requireBanner = [
 ].join('\n');
 
 const common = {
+  // client-node's kubeconfig module without the generated API clients (infra/esbuild-plugins.cjs says why).
+  plugins,
   bundle: true,
   platform: 'node',
   format: 'esm',

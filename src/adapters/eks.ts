@@ -9,7 +9,8 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { KubeConfig } from '@kubernetes/client-node';
+// client-node's kubeconfig module alone: its index also loads every generated API class and model.
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { messageOf } from '../errors.js';
 
 /** AWS credentials, as the SDK's providers resolve them. */

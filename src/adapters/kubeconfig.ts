@@ -6,7 +6,8 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+// client-node's kubeconfig module alone: its index also loads every generated API class and model.
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { ConfigError } from '../config.js';
 import { messageOf } from '../errors.js';
 
