@@ -13,8 +13,10 @@ import {
   createConfiguration,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { KubeApiServer, KubeStatus } from './kube-api-server.js';
+import type { Configuration } from '@kubernetes/client-node';
+import type { KubeApiServer, KubeObject, KubeStatus } from './kube-api-server.js';
 import {
+  deploymentObject,
   endpointSliceObject,
   ingressObject,
   serviceObject,
@@ -22,6 +24,15 @@ import {
 } from './kube-api-server.js';
 
 const NS = 'jupyter-lab';
+
+/** What the adapter sends for a metadata-only list: the conversion, then the plain fallback. */
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+/** A metadata-only list without the fallback, as client-go's metadata client sends it. */
+const METADATA_LIST_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+/** A metadata-only get or delete. */
+const METADATA_OBJECT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+/** A conversion no server has (meta.k8s.io has no v1alpha1 PartialObjectMetadataList). */
+const UNSATISFIABLE = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1alpha1';
 
 /** The error a call rejects with; fails the test when the call succeeds. */
 async function rejection(call: Promise<unknown>): Promise<unknown> {
@@ -68,6 +79,86 @@ function coreWithTimeout(kc: KubeConfig, ms: number): CoreV1Api {
     }),
   );
 }
+
+/** An API client of `Api` that sends `accept` as its Accept header on every request. */
+function withAccept<T>(kc: KubeConfig, Api: new (configuration: Configuration) => T, accept: string): T {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('no cluster');
+  return new Api(
+    createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: kc },
+      promiseMiddleware: [
+        {
+          pre: async (context) => {
+            context.setHeaderParam('Accept', accept);
+            return context;
+          },
+          post: async (response) => response,
+        },
+      ],
+    }),
+  );
+}
+
+/** An answer as the wire carried it. */
+interface RawAnswer {
+  status: number;
+  contentType: string | undefined;
+  body: string;
+  /** Body bytes received. */
+  bytes: number;
+}
+
+/** A raw HTTPS request trusting only the test CA, with the headers and body given. */
+function rawRequest(
+  server: KubeApiServer,
+  method: string,
+  path: string,
+  options: { accept?: string; body?: string } = {},
+): Promise<RawAnswer> {
+  const headers: Record<string, string> = { Authorization: `Bearer ${server.token}` };
+  if (options.accept !== undefined) headers.Accept = options.accept;
+  if (options.body !== undefined) {
+    // A DELETE is not chunked by default: without a length its body would read as the next request.
+    headers['Content-Type'] = 'application/json';
+    headers['Content-Length'] = String(Buffer.byteLength(options.body));
+  }
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${server.url}${path}`, { method, ca: server.caCert, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: body.toString('utf8'), bytes: body.length });
+      });
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** The metadata a real Deployment carries: annotations of its controllers, three managedFields entries. */
+function labDeployment(name: string): KubeObject {
+  const object = deploymentObject(name, { annotations: { 'deployment.kubernetes.io/revision': '1', 'lab-reconciler/keep': 'false' } });
+  const entry = (manager: string, fields: object, subresource?: string) => ({
+    manager,
+    operation: 'Update',
+    apiVersion: 'apps/v1',
+    time: '2024-01-02T03:04:05Z',
+    fieldsType: 'FieldsV1',
+    fieldsV1: fields,
+    ...(subresource ? { subresource } : {}),
+  });
+  object.metadata.managedFields = [
+    entry('lab-controller', { 'f:spec': { 'f:replicas': {}, 'f:template': {} } }),
+    entry('kube-controller-manager', { 'f:metadata': { 'f:annotations': { 'f:deployment.kubernetes.io/revision': {} } } }),
+    entry('kube-controller-manager', { 'f:status': { 'f:replicas': {} } }, 'status'),
+  ];
+  return object;
+}
+
+const listPath = (plural: string, query = '') => `/${plural === 'deployments' ? 'apis/apps/v1' : 'api/v1'}/namespaces/${NS}/${plural}${query}`;
 
 /** A raw HTTPS GET trusting only the test CA, to see bodies the client drops. */
 function rawGet(server: KubeApiServer, path: string, token: string): Promise<{ status: number; body: string }> {
@@ -616,6 +707,236 @@ describe('KubeApiServer', () => {
       expect(server.peakInFlight).toBeGreaterThanOrEqual(1);
       expect(server.countRequests({ method: 'GET', kind: 'Service', verb: 'get' })).toBe(6);
       expect(server.countRequests({ method: 'DELETE' })).toBe(0);
+    });
+  });
+
+  describe('metadata-only representation', () => {
+    it('lists PartialObjectMetadataList pages, paginated like the full list, with the whole metadata and no spec or status', async () => {
+      // Prepare
+      for (const id of ['c', 'a', 'e', 'b', 'd']) server.create('Deployment', NS, labDeployment(`jupyter-lab-${id}`));
+
+      // Act
+      const full: RawAnswer[] = [];
+      const partial: RawAnswer[] = [];
+      for (const [accept, pages] of [['application/json', full], [METADATA_LIST, partial]] as const) {
+        let token: string | undefined;
+        do {
+          const answer = await rawRequest(server, 'GET', listPath('deployments', `?limit=2${token ? `&continue=${token}` : ''}`), { accept });
+          pages.push(answer);
+          token = (JSON.parse(answer.body) as { metadata: { continue?: string } }).metadata.continue;
+        } while (token);
+      }
+
+      // Assess: the same pages, names and counts, as the real server's transform keeps ListMeta.
+      const lists = partial.map((p) => JSON.parse(p.body) as { kind: string; apiVersion: string; metadata: Record<string, unknown>; items: KubeObject[] });
+      const names = (pages: RawAnswer[]) => pages.map((p) => (JSON.parse(p.body) as { items: KubeObject[] }).items.map((i) => i.metadata.name.slice(-1)));
+      expect(names(partial)).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+      expect(names(full)).toEqual(names(partial));
+      expect(lists.map((l) => [l.kind, l.apiVersion, l.metadata.remainingItemCount])).toEqual([
+        ['PartialObjectMetadataList', 'meta.k8s.io/v1', 3],
+        ['PartialObjectMetadataList', 'meta.k8s.io/v1', 1],
+        ['PartialObjectMetadataList', 'meta.k8s.io/v1', undefined],
+      ]);
+      expect(partial.map((p) => [p.status, p.contentType])).toEqual(Array(3).fill([200, 'application/json']));
+      const item = lists[0]!.items[0]!;
+      const stored = server.get('Deployment', NS, 'jupyter-lab-a')!;
+      expect(Object.keys(item)).toEqual(['kind', 'apiVersion', 'metadata']);
+      expect(item).toEqual({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: stored.metadata });
+      expect(item.metadata).toMatchObject({ uid: expect.any(String), creationTimestamp: expect.any(String), resourceVersion: expect.any(String) });
+      expect(item.metadata.annotations).toEqual({ 'deployment.kubernetes.io/revision': '1', 'lab-reconciler/keep': 'false' });
+      expect(item.metadata.managedFields).toHaveLength(3);
+      expect(partial[0]!.bytes).toBeLessThan(full[0]!.bytes);
+      expect(server.requests.filter((r) => r.accept === METADATA_LIST).map((r) => r.page)).toEqual([1, 2, 3]);
+    });
+
+    it('pages through metadata with client-node, which reads the lists as typed lists', async () => {
+      // Prepare
+      for (const id of ['a', 'b', 'c']) server.create('Service', NS, serviceObject(`jupyter-service-${id}`, { annotations: { 'lab-reconciler/keep': id } }));
+      const metadataCore = withAccept(kc, CoreV1Api, METADATA_LIST);
+
+      // Act
+      const first = await metadataCore.listNamespacedService({ namespace: NS, limit: 2 });
+      const second = await metadataCore.listNamespacedService({ namespace: NS, limit: 2, _continue: first.metadata?._continue });
+
+      // Assess
+      expect(first.kind).toBe('PartialObjectMetadataList');
+      expect([...first.items, ...second.items].map((s) => [s.metadata?.name, s.metadata?.annotations?.['lab-reconciler/keep']])).toEqual([
+        ['jupyter-service-a', 'a'],
+        ['jupyter-service-b', 'b'],
+        ['jupyter-service-c', 'c'],
+      ]);
+      expect(first.items[0]?.spec).toBeUndefined();
+      expect(first.items[0]?.metadata?.creationTimestamp).toBeInstanceOf(Date);
+      expect(second.metadata?._continue).toBeUndefined();
+      expect(server.requests.map((r) => [r.page, r.accept, r.status])).toEqual([
+        [1, METADATA_LIST, 200],
+        [2, METADATA_LIST, 200],
+      ]);
+    });
+
+    it('gets and deletes as PartialObjectMetadata; a delete answered with a Status stays a Status', async () => {
+      // Prepare
+      const service = server.create('Service', NS, 'jupyter-service-abc');
+      const deployment = server.create('Deployment', NS, labDeployment('jupyter-lab-abc'));
+
+      // Act
+      const got = await rawRequest(server, 'GET', listPath('services', '/jupyter-service-abc'), { accept: METADATA_OBJECT });
+      const deletedService = await rawRequest(server, 'DELETE', listPath('services', '/jupyter-service-abc'), { accept: METADATA_OBJECT });
+      const deletedDeployment = await withAccept(kc, AppsV1Api, METADATA_OBJECT).deleteNamespacedDeployment({ namespace: NS, name: 'jupyter-lab-abc' });
+
+      // Assess
+      expect(got.status).toBe(200);
+      expect(JSON.parse(got.body)).toEqual({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: service.metadata });
+      expect(deletedService.status).toBe(200);
+      expect(JSON.parse(deletedService.body)).toEqual({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: service.metadata });
+      expect(deletedDeployment).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Success', details: { name: 'jupyter-lab-abc', uid: deployment.metadata.uid } });
+      expect(server.list('Service')).toEqual([]);
+      expect(server.list('Deployment')).toEqual([]);
+    });
+
+    it('answers 406 NotAcceptable when no range of the Accept header can be served, before acting', async () => {
+      // Prepare
+      server.create('Deployment', NS, 'jupyter-lab-abc');
+
+      // Act
+      const list = await rawRequest(server, 'GET', listPath('deployments'), { accept: UNSATISFIABLE });
+      const deletion = await rawRequest(server, 'DELETE', listPath('deployments', '/jupyter-lab-abc'), { accept: `${UNSATISFIABLE}, text/html` });
+
+      // Assess: the Status is indented, as WriteRawJSON writes it when even a Status cannot be negotiated.
+      expect([list.status, list.contentType]).toEqual([406, 'application/json']);
+      expect(list.body).toBe(
+        JSON.stringify(
+          {
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Failure',
+            message: 'only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf',
+            reason: 'NotAcceptable',
+            code: 406,
+          },
+          null,
+          2,
+        ),
+      );
+      expect(deletion.status).toBe(406);
+      expect(server.get('Deployment', NS, 'jupyter-lab-abc')).toBeDefined();
+    });
+
+    it('answers 406 for a conversion that does not fit the answer, compact when the header has a plain range', async () => {
+      // Prepare
+      server.create('Service', NS, 'jupyter-service-abc');
+      server.create('Deployment', NS, 'jupyter-lab-abc');
+
+      // Act: a list asked as one object, an object asked as a list.
+      const list = await rawRequest(server, 'GET', listPath('deployments'), { accept: METADATA_OBJECT });
+      const get = await rawRequest(server, 'GET', listPath('services', '/jupyter-service-abc'), { accept: METADATA_LIST });
+
+      // Assess
+      expect([list.status, JSON.parse(list.body).message]).toEqual([406, 'you requested PartialObjectMetadata, but the requested object is a list (*apps.DeploymentList)']);
+      expect(list.body).toContain('\n  "kind": "Status"');
+      expect([get.status, JSON.parse(get.body).message]).toEqual([406, 'you requested PartialObjectMetadataList, but the requested object is not a list (*core.Service)']);
+      expect(get.body).not.toContain('\n');
+    });
+
+    it('reads the Accept header order-insensitively and whitespace-tolerantly, and falls back to a plain range', async () => {
+      // Prepare
+      server.create('Deployment', NS, labDeployment('jupyter-lab-abc'));
+
+      // Act
+      const spaced = await rawRequest(server, 'GET', listPath('deployments'), { accept: ' application/json ; v=v1 ;g=meta.k8s.io;  as=PartialObjectMetadataList , application/json' });
+      const weighted = await rawRequest(server, 'GET', listPath('deployments'), { accept: `*/*;q=0.5, ${METADATA_LIST_ONLY}` });
+      const fallback = await rawRequest(server, 'GET', listPath('deployments'), { accept: `${UNSATISFIABLE}, application/json` });
+      const wildcard = await rawRequest(server, 'GET', listPath('deployments'), { accept: `${UNSATISFIABLE}, */*` });
+
+      // Assess
+      expect(JSON.parse(spaced.body).kind).toBe('PartialObjectMetadataList');
+      expect(JSON.parse(weighted.body).kind).toBe('PartialObjectMetadataList');
+      expect(JSON.parse(fallback.body)).toMatchObject({ kind: 'DeploymentList', apiVersion: 'apps/v1', items: [{ spec: { replicas: 1 } }] });
+      expect(JSON.parse(wildcard.body).kind).toBe('DeploymentList');
+    });
+
+    it('answers the full list as application/json on an ignoreAs server, until reset back to how it was started', async () => {
+      // Prepare
+      const old = await startKubeApiServer({ ignoreAs: true });
+      try {
+        old.create('Deployment', NS, labDeployment('jupyter-lab-abc'));
+        server.create('Deployment', NS, labDeployment('jupyter-lab-abc'));
+        server.ignoreAs = true;
+
+        // Act
+        const fromOption = await rawRequest(old, 'GET', listPath('deployments'), { accept: METADATA_LIST });
+        const fromProperty = await withAccept(kc, AppsV1Api, METADATA_LIST).listNamespacedDeployment({ namespace: NS });
+        const object = await rawRequest(server, 'GET', listPath('deployments', '/jupyter-lab-abc'), { accept: METADATA_OBJECT });
+        server.reset();
+        old.reset();
+        const afterReset = [server.ignoreAs, old.ignoreAs];
+
+        // Assess
+        expect([fromOption.status, fromOption.contentType]).toEqual([200, 'application/json']);
+        expect(JSON.parse(fromOption.body)).toMatchObject({ kind: 'DeploymentList', items: [{ spec: { replicas: 1 }, status: { readyReplicas: 1 } }] });
+        expect(fromProperty.kind).toBe('DeploymentList');
+        expect(fromProperty.items[0]?.spec?.template.spec?.containers[0]?.name).toBe('lab');
+        expect(JSON.parse(object.body)).toMatchObject({ kind: 'Deployment', spec: { replicas: 1 } });
+        // reset() goes back to how each server was started.
+        expect(afterReset).toEqual([false, true]);
+      } finally {
+        await old.close();
+      }
+    });
+
+    it('counts the body bytes of every answer as the client received them, faults included', async () => {
+      // Prepare
+      for (const id of ['a', 'b', 'c']) server.create('Deployment', NS, labDeployment(`jupyter-lab-${id}`));
+      server.injectFault({ verb: 'get', effect: { type: 'status', code: 429, headers: { 'Retry-After': '1' } } });
+      server.injectFault({ verb: 'delete', effect: { type: 'reset' } });
+
+      // Act
+      const full = await rawRequest(server, 'GET', listPath('deployments', '?limit=2'), { accept: 'application/json' });
+      const partial = await rawRequest(server, 'GET', listPath('deployments', '?limit=2'), { accept: METADATA_LIST });
+      const refused = await rawRequest(server, 'GET', listPath('deployments'), { accept: UNSATISFIABLE });
+      const faulted = await rawRequest(server, 'GET', listPath('deployments', '/jupyter-lab-a'), { accept: METADATA_OBJECT });
+      await rejection(rawRequest(server, 'DELETE', listPath('deployments', '/jupyter-lab-a')));
+
+      // Assess
+      expect(server.requests.map((r) => r.bytes)).toEqual([full.bytes, partial.bytes, refused.bytes, faulted.bytes, undefined]);
+      expect(faulted.status).toBe(429);
+      expect(server.bytesSent()).toBe(full.bytes + partial.bytes + refused.bytes + faulted.bytes);
+      expect(server.bytesSent({ accept: METADATA_LIST })).toBe(partial.bytes);
+      expect(server.bytesSent({ verb: 'list', status: 200 })).toBe(full.bytes + partial.bytes);
+      expect(server.bytesSent({ fault: 'reset' })).toBe(0);
+    });
+
+    it('keeps continue expiry (410), preconditions, dry run and faults under the metadata representation', async () => {
+      // Prepare
+      for (const id of ['a', 'b', 'c']) server.create('Service', NS, `jupyter-service-${id}`);
+      const metadataCore = withAccept(kc, CoreV1Api, METADATA_LIST);
+      const first = await metadataCore.listNamespacedService({ namespace: NS, limit: 1 });
+      server.injectFault({ kind: 'Service', page: 2, effect: { type: 'status', code: 500 } });
+      const token = first.metadata?._continue ?? '';
+
+      // Act
+      const faulted = await rejection(metadataCore.listNamespacedService({ namespace: NS, limit: 1, _continue: token }));
+      server.expireContinueTokens();
+      const expired = await rejection(metadataCore.listNamespacedService({ namespace: NS, limit: 1, _continue: token }));
+      const expiredRaw = await rawRequest(server, 'GET', listPath('services', `?limit=1&continue=${token}`), { accept: METADATA_LIST_ONLY });
+      const conflict = await rawRequest(server, 'DELETE', listPath('services', '/jupyter-service-a'), {
+        accept: METADATA_OBJECT,
+        body: JSON.stringify({ preconditions: { uid: 'listed-uid' } }),
+      });
+      const dryRun = await rawRequest(server, 'DELETE', listPath('services', '/jupyter-service-b?dryRun=All'), { accept: METADATA_OBJECT });
+
+      // Assess
+      expect(statusOf(faulted)).toMatchObject({ reason: 'InternalError', code: 500 });
+      expect(asApiException(expired).code).toBe(410);
+      expect(statusOf(expired)).toMatchObject({ kind: 'Status', reason: 'Expired', code: 410 });
+      expect(expiredRaw.status).toBe(410);
+      expect(JSON.parse(expiredRaw.body)).toEqual(statusOf(expired));
+      expect(expiredRaw.body).toContain('\n  "reason": "Expired"');
+      expect(conflict.status).toBe(409);
+      expect(JSON.parse(conflict.body)).toMatchObject({ reason: 'Conflict', message: expect.stringContaining('Precondition failed: UID in precondition: listed-uid') });
+      expect(JSON.parse(dryRun.body)).toMatchObject({ kind: 'PartialObjectMetadata', metadata: { name: 'jupyter-service-b' } });
+      expect(server.list('Service').map((s) => s.metadata.name)).toEqual(['jupyter-service-a', 'jupyter-service-b', 'jupyter-service-c']);
     });
   });
 });

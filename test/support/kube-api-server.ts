@@ -1,9 +1,11 @@
 /**
  * A local, in-memory Kubernetes API server over HTTPS, for testing code that uses the real
  * `@kubernetes/client-node` client: Deployments, Services, ConfigMaps, Ingresses and
- * EndpointSlices with list (paginated), get, create and delete; bearer-token
- * authentication; TLS from a CA made for the test; injectable faults and latency; a log
- * of the requests served.
+ * EndpointSlices with list (paginated), get, create and delete; the metadata-only
+ * representation (`Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`)
+ * negotiated as the real server does; bearer-token authentication; TLS from a CA made for
+ * the test; injectable faults and latency; a log of the requests served, with the bytes
+ * of each answer. Holds half a million production-sized objects (they are kept as JSON).
  *
  * ```ts
  * const server = await startKubeApiServer();
@@ -25,10 +27,11 @@ import type { FaultEffect, FaultRule, InjectedFault, KubeVerb } from './kube/fau
 import { FaultSet } from './kube/faults.js';
 import type { KubeconfigOptions } from './kube/kubeconfig.js';
 import { kubeconfigYaml } from './kube/kubeconfig.js';
+import { statusJson } from './kube/negotiation.js';
 import type { KubeKind, KubeObject } from './kube/resources.js';
 import { KINDS, defaultObject } from './kube/resources.js';
 import type { KubeQuery, ParsedRequest, RouteResult } from './kube/routes.js';
-import { parseRequest, route } from './kube/routes.js';
+import { parseRequest, route, statusAnswer } from './kube/routes.js';
 import type { CreateOptions } from './kube/store.js';
 import { ObjectStore } from './kube/store.js';
 import type { StatusResponse } from './kube/status.js';
@@ -63,6 +66,8 @@ export interface KubeApiServerOptions {
   afterServe?: AfterServeHook;
   /** The user named in 403 messages. Default `lab-reconciler`. */
   userName?: string;
+  /** Start with {@link KubeApiServer.ignoreAs} set, and keep it through `reset()`: an old server. Default false. */
+  ignoreAs?: boolean;
 }
 
 /** A hook run before a request is served, e.g. to change the cluster between two calls. */
@@ -94,10 +99,17 @@ export interface RequestRecord {
   status?: number;
   /** The fault that replaced the normal answer, if any. */
   fault?: FaultEffect['type'];
+  /** The `Accept` header received, if any. */
+  accept?: string;
+  /** Bytes of response body the server wrote; undefined while pending and when it wrote none (a reset, a hang). */
+  bytes?: number;
 }
 
-/** Which requests {@link KubeApiServer.countRequests} counts; every field given must match. */
-export type RequestFilter = Partial<Pick<RequestRecord, 'method' | 'verb' | 'kind' | 'namespace' | 'name' | 'status' | 'page'>>;
+/**
+ * Which requests {@link KubeApiServer.countRequests} counts and {@link KubeApiServer.bytesSent}
+ * sums; every field given must match.
+ */
+export type RequestFilter = Partial<Pick<RequestRecord, 'method' | 'verb' | 'kind' | 'namespace' | 'name' | 'status' | 'page' | 'accept' | 'fault'>>;
 
 /** Starts a server on 127.0.0.1, on a free port. Close it with {@link KubeApiServer.close}. */
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
@@ -115,6 +127,13 @@ export class KubeApiServer {
   latencyMs: number;
   beforeServe: BeforeServeHook | undefined;
   afterServe: AfterServeHook | undefined;
+  /**
+   * Answer every request with the full representation as `application/json`, whatever its
+   * `Accept` header asks (`as=PartialObjectMetadataList` included), and write errors as
+   * compact JSON: what an old or aggregated API server does for a client whose header ends
+   * in the `application/json` fallback. False (the default): negotiate as kube-apiserver.
+   */
+  ignoreAs: boolean;
 
   private readonly store = new ObjectStore();
   private readonly faults = new FaultSet();
@@ -136,6 +155,7 @@ export class KubeApiServer {
     this.latencyMs = options.latencyMs ?? 0;
     this.beforeServe = options.beforeServe;
     this.afterServe = options.afterServe;
+    this.ignoreAs = options.ignoreAs ?? false;
     this.https.on('request', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res));
   }
 
@@ -168,7 +188,8 @@ export class KubeApiServer {
   /**
    * Creates an object: a full object (from the builders) or a name, for which the kind's
    * default builder is used. Fills uid, resourceVersion and creationTimestamp unless given.
-   * Throws when the name is taken.
+   * Throws when the name is taken. Answers the object as stored; apart from its `metadata`,
+   * its fields are those of the object given, not copies (the server keeps its own copy).
    */
   create(kind: KubeKind, namespace: string, objectOrName: KubeObject | string, options: CreateOptions = {}): KubeObject {
     const object = typeof objectOrName === 'string' ? defaultObject(kind, objectOrName) : objectOrName;
@@ -207,13 +228,15 @@ export class KubeApiServer {
 
   /**
    * Back to a fresh server between tests: no objects, faults, logged requests, latency or
-   * hooks (the token and the TLS keep).
+   * hooks (the token and the TLS keep). {@link ignoreAs} goes back to what the server was
+   * started with: false, unless it was started as an old server (`ignoreAs: true`).
    */
   reset(): void {
     this.clear();
     this.clearFaults();
     this.clearRequests();
     this.latencyMs = 0;
+    this.ignoreAs = this.options.ignoreAs ?? false;
     this.beforeServe = undefined;
     this.afterServe = undefined;
   }
@@ -248,8 +271,17 @@ export class KubeApiServer {
 
   /** How many logged requests match the filter. */
   countRequests(filter: RequestFilter = {}): number {
+    return this.matching(filter).length;
+  }
+
+  /** Bytes of response body written for the logged requests that match the filter. */
+  bytesSent(filter: RequestFilter = {}): number {
+    return this.matching(filter).reduce((sum, r) => sum + (r.bytes ?? 0), 0);
+  }
+
+  private matching(filter: RequestFilter): RequestRecord[] {
     const entries = Object.entries(filter) as Array<[keyof RequestFilter, unknown]>;
-    return this.log.filter((r) => entries.every(([key, value]) => r[key] === value)).length;
+    return this.log.filter((r) => entries.every(([key, value]) => r[key] === value));
   }
 
   /** Requests being served now. */
@@ -294,15 +326,15 @@ export class KubeApiServer {
       await sleep(this.latencyMs, undefined, { signal: this.stopping.signal });
       const fault = this.faults.take(request);
       if (fault) return this.applyFault(fault, request, record, res);
-      if (!(await this.authenticated(request, req))) return this.send(res, record, fromStatus(unauthorized()));
+      if (!(await this.authenticated(request, req))) return this.send(res, record, this.statusAnswer(unauthorized(), request.accept));
       await this.beforeServe?.(request);
-      const answer = route(this.store, request);
+      const answer = route(this.store, request, { ignoreAs: this.ignoreAs });
       this.send(res, record, answer);
       this.afterServe?.(request, answer);
     } catch (error) {
       // Closing aborts the waits; there is nobody left to answer then.
       if (this.stopping.signal.aborted) res.destroy();
-      else this.send(res, record, fromStatus(internalError(String(error))));
+      else this.send(res, record, this.statusAnswer(internalError(String(error)), req.headers.accept));
     }
   }
 
@@ -328,6 +360,7 @@ export class KubeApiServer {
       ...(request.page !== undefined ? { page: request.page } : {}),
       ...(request.preconditionUid !== undefined ? { preconditionUid: request.preconditionUid } : {}),
       ...(request.token !== undefined ? { token: request.token } : {}),
+      ...(request.accept !== undefined ? { accept: request.accept } : {}),
     };
     this.log.push(record);
     return record;
@@ -349,7 +382,7 @@ export class KubeApiServer {
         return;
       case 'malformed-json':
         record.status = 200;
-        res.writeHead(200, jsonHeaders()).end(`{"kind":"${request.kind ?? 'Status'}List","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":`);
+        this.write(res, record, 200, jsonHeaders(), `{"kind":"${request.kind ?? 'Status'}List","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":`);
         return;
       case 'status':
         this.sendFaultStatus(effect, request, record, res);
@@ -361,32 +394,43 @@ export class KubeApiServer {
     const retryAfter = Number(Object.entries(effect.headers ?? {}).find(([k]) => k.toLowerCase() === 'retry-after')?.[1]);
     record.status = effect.code;
     if (typeof effect.body === 'string') {
-      res.writeHead(effect.code, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', ...effect.headers });
-      res.end(`${effect.body}\n`);
+      const headers = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', ...effect.headers };
+      this.write(res, record, effect.code, headers, `${effect.body}\n`);
       return;
     }
-    const body =
-      effect.body ??
-      statusForCode(effect.code, {
+    if (effect.body) {
+      this.write(res, record, effect.code, { ...jsonHeaders(), ...effect.headers }, JSON.stringify(effect.body));
+      return;
+    }
+    const status = statusForCode(effect.code, {
         ...(request.info ? { info: request.info } : {}),
         verb: request.verb ?? request.method.toLowerCase(),
         ...(request.namespace !== undefined ? { namespace: request.namespace } : {}),
         ...(request.name !== undefined ? { name: request.name } : {}),
         user: this.options.userName ?? 'lab-reconciler',
         ...(Number.isFinite(retryAfter) ? { retryAfterSeconds: retryAfter } : {}),
-      }).body;
-    res.writeHead(effect.code, { ...jsonHeaders(), ...effect.headers }).end(JSON.stringify(body));
+      });
+    // The real server writes its own errors as it writes any Status (see statusJson).
+    const body = statusJson(status.body, request.accept, this.ignoreAs);
+    this.write(res, record, effect.code, { ...jsonHeaders(), ...effect.headers }, body);
+  }
+
+  private statusAnswer(status: StatusResponse, accept: string | undefined): RouteResult {
+    return statusAnswer(status, accept, this.ignoreAs);
   }
 
   private send(res: ServerResponse, record: RequestRecord | undefined, result: RouteResult): void {
     if (record) record.status = result.code;
-    if (res.destroyed || res.headersSent) return;
-    res.writeHead(result.code, jsonHeaders()).end(JSON.stringify(result.body));
+    this.write(res, record, result.code, jsonHeaders(), result.json);
   }
-}
 
-function fromStatus(status: StatusResponse): RouteResult {
-  return { code: status.code, body: status.body };
+  /** Writes the whole answer at once, counting its body's bytes in the log. */
+  private write(res: ServerResponse, record: RequestRecord | undefined, code: number, headers: Record<string, string>, body: string): void {
+    if (res.destroyed || res.headersSent) return;
+    const bytes = Buffer.from(body);
+    if (record) record.bytes = bytes.length;
+    res.writeHead(code, headers).end(bytes);
+  }
 }
 
 /** The headers the real server sends with JSON (Audit-Id lets a test tell answers apart). */

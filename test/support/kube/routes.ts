@@ -4,16 +4,20 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { KubeVerb } from './faults.js';
+import type { Negotiated } from './negotiation.js';
+import { NOT_ACCEPTABLE_MESSAGE, negotiate, statusJson } from './negotiation.js';
 import type { KindInfo, KubeKind, KubeObject } from './resources.js';
 import { apiVersionOf, kindAt } from './resources.js';
-import type { ObjectStore } from './store.js';
-import type { StatusResponse } from './status.js';
+import type { ObjectStore, StoredPage } from './store.js';
+import { StoredObject } from './store.js';
+import type { KubeStatus, StatusResponse } from './status.js';
 import {
   KubeStatusError,
   badRequest,
   deleteSuccess,
   invalid,
   methodNotAllowed,
+  notAcceptable,
   notFound,
   pathNotFound,
   unsupportedMediaType,
@@ -43,6 +47,8 @@ export interface ParsedRequest {
   /** The bearer token sent, if any. */
   token?: string;
   contentType?: string;
+  /** The `Accept` header, if sent. */
+  accept?: string;
   /** The raw request body ('' when none was sent). */
   rawBody: string;
   /** `preconditions.uid` of a DELETE's DeleteOptions, if any. */
@@ -52,7 +58,37 @@ export interface ParsedRequest {
 /** An answer: a status code and a JSON body. */
 export interface RouteResult {
   code: number;
-  body: unknown;
+  /** The body as sent. */
+  json: string;
+  /** The body parsed, on first read (a list page is never parsed unless a hook reads it). */
+  readonly body: unknown;
+}
+
+/** How {@link route} answers. */
+export interface RouteOptions {
+  /**
+   * Answer the full object as `application/json` whatever the `Accept` header asks, as an
+   * old or aggregated API server does (when the client's header ends in that fallback).
+   */
+  ignoreAs?: boolean;
+}
+
+/** An answer with the given body; `body` parses it on first read. */
+export function answer(code: number, json: string): RouteResult {
+  let parsed: { value: unknown } | undefined;
+  return {
+    code,
+    json,
+    get body() {
+      parsed ??= { value: JSON.parse(json) };
+      return parsed.value;
+    },
+  };
+}
+
+/** A Status answer, written as the real server writes errors for this `Accept` header. */
+export function statusAnswer(status: StatusResponse, accept: string | undefined, ignoreAs = false): RouteResult {
+  return answer(status.code, statusJson(status.body, accept, ignoreAs));
 }
 
 const NAMESPACED_PATH = /^\/(?:api\/(?<coreVersion>[^/]+)|apis\/(?<group>[^/]+)\/(?<version>[^/]+))\/namespaces\/(?<namespace>[^/]+)\/(?<plural>[^/]+)(?:\/(?<name>[^/]+))?\/?$/;
@@ -79,57 +115,107 @@ export async function parseRequest(req: IncomingMessage, store: ObjectStore): Pr
     ...(verb === 'list' ? pageField(store.pageOf(query.continue)) : {}),
     ...(auth?.[1] ? { token: auth[1].trim() } : {}),
     ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}),
+    ...(req.headers.accept !== undefined ? { accept: req.headers.accept } : {}),
     rawBody,
     ...preconditionField(verb, rawBody),
   };
 }
 
-/** Serves a parsed, authenticated request from the store. */
-export function route(store: ObjectStore, request: ParsedRequest): RouteResult {
+/**
+ * Serves a parsed, authenticated request from the store, in the representation its `Accept`
+ * header negotiates (the full object, or its PartialObjectMetadata[List]).
+ */
+export function route(store: ObjectStore, request: ParsedRequest, options: RouteOptions = {}): RouteResult {
+  const ignoreAs = options.ignoreAs ?? false;
+  const accept = ignoreAs ? undefined : request.accept;
   try {
     const { info, namespace } = request;
-    if (!info || namespace === undefined) return fromStatus(pathNotFound());
+    if (!info || namespace === undefined) return statusAnswer(pathNotFound(), accept, ignoreAs);
+    if (!request.verb) return statusAnswer(methodNotAllowed(info, request.method), accept, ignoreAs);
+    // The handlers negotiate first: a 406 leaves the objects untouched.
+    const negotiated = negotiate(accept, 'resource');
+    if (!negotiated) return statusAnswer(notAcceptable(NOT_ACCEPTABLE_MESSAGE), accept, ignoreAs);
+    const render = new Renderer(info, negotiated);
     switch (request.verb) {
       case 'list':
-        return list(store, info, namespace, request);
+        return answer(200, render.list(list(store, info, namespace, request)));
       case 'get':
-        return get(store, info, namespace, request.name ?? '');
+        return answer(200, render.object(get(store, info, namespace, request.name ?? '')));
       case 'create':
-        return create(store, info, namespace, request);
+        return answer(201, render.object(create(store, info, namespace, request)));
       case 'delete':
-        return remove(store, info, namespace, request);
-      default:
-        return fromStatus(methodNotAllowed(info, request.method));
+        return answer(200, render.object(remove(store, info, namespace, request)));
     }
   } catch (error) {
-    if (error instanceof KubeStatusError) return fromStatus(error.response);
+    if (error instanceof KubeStatusError) return statusAnswer(error.response, accept, ignoreAs);
     throw error;
   }
 }
 
-function list(store: ObjectStore, info: KindInfo, namespace: string, request: ParsedRequest): RouteResult {
-  const page = store.listPage(info, namespace, {
+/**
+ * The answer's JSON in the negotiated representation (handlers/response.go,
+ * transformResponseObject): the object itself, or its metadata as PartialObjectMetadata, a
+ * list as PartialObjectMetadataList. A Status stays a Status; a conversion that does not fit
+ * the answer (a list as PartialObjectMetadata, an object as a List) is a 406.
+ */
+class Renderer {
+  constructor(
+    private readonly info: KindInfo,
+    private readonly negotiated: Negotiated,
+  ) {}
+
+  list(page: StoredPage): string {
+    const { convert } = this.negotiated;
+    if (convert?.kind === 'PartialObjectMetadata') {
+      throw new KubeStatusError(notAcceptable(`you requested PartialObjectMetadata, but the requested object is a list (${internalType(this.info)}List)`));
+    }
+    const metadata = JSON.stringify(page.metadata);
+    if (convert) {
+      const items = page.items.map((o) => o.metadataOnlyJson(convert.apiVersion)).join(',');
+      return `{"kind":"PartialObjectMetadataList","apiVersion":"${convert.apiVersion}","metadata":${metadata},"items":[${items}]}`;
+    }
+    const items = page.items.map((o) => o.itemJson()).join(',');
+    return `{"kind":"${this.info.kind}List","apiVersion":"${apiVersionOf(this.info)}","metadata":${metadata},"items":[${items}]}`;
+  }
+
+  object(result: StoredObject | KubeStatus): string {
+    if (!(result instanceof StoredObject)) return JSON.stringify(result);
+    const { convert } = this.negotiated;
+    if (convert?.kind === 'PartialObjectMetadataList') {
+      throw new KubeStatusError(notAcceptable(`you requested PartialObjectMetadataList, but the requested object is not a list (${internalType(this.info)})`));
+    }
+    return convert ? result.metadataOnlyJson(convert.apiVersion) : result.objectJson();
+  }
+}
+
+/** The Go type the handlers hold (the internal version), as `%T` prints it in their messages. */
+function internalType(info: KindInfo): string {
+  const pkg = info.group === '' ? 'core' : info.group.split('.')[0]!;
+  return `*${pkg}.${info.kind}`;
+}
+
+function list(store: ObjectStore, info: KindInfo, namespace: string, request: ParsedRequest): StoredPage {
+  return store.listStored(info, namespace, {
     ...(request.query.limit !== undefined ? { limit: request.query.limit } : {}),
     ...(request.query.continue ? { continueToken: request.query.continue } : {}),
     ...(request.query.labelSelector ? { labelSelector: request.query.labelSelector } : {}),
   });
-  return { code: 200, body: { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), ...page } };
 }
 
-function get(store: ObjectStore, info: KindInfo, namespace: string, name: string): RouteResult {
-  const found = store.get(info, namespace, name);
-  if (!found) return fromStatus(notFound(info, name));
-  return { code: 200, body: found };
+function get(store: ObjectStore, info: KindInfo, namespace: string, name: string): StoredObject {
+  const found = store.getStored(info, namespace, name);
+  if (!found) throw new KubeStatusError(notFound(info, name));
+  return found;
 }
 
-function create(store: ObjectStore, info: KindInfo, namespace: string, request: ParsedRequest): RouteResult {
+function create(store: ObjectStore, info: KindInfo, namespace: string, request: ParsedRequest): StoredObject {
   const object = jsonBody(request) as KubeObject | undefined;
-  if (!object || typeof object !== 'object') return fromStatus(badRequest('the body of the request was empty'));
+  if (!object || typeof object !== 'object') throw new KubeStatusError(badRequest('the body of the request was empty'));
   const mismatch = typeMismatch(info, object);
-  if (mismatch) return fromStatus(badRequest(mismatch));
+  if (mismatch) throw new KubeStatusError(badRequest(mismatch));
   const name = object.metadata?.name;
   if (!name) {
-    return fromStatus(
+    throw new KubeStatusError(
       invalid({ kind: info.kind, group: info.group }, '', {
         field: 'metadata.name',
         reason: 'FieldValueRequired',
@@ -138,21 +224,21 @@ function create(store: ObjectStore, info: KindInfo, namespace: string, request: 
     );
   }
   if (object.metadata.namespace && object.metadata.namespace !== namespace) {
-    return fromStatus(badRequest('the namespace of the provided object does not match the namespace sent on the request'));
+    throw new KubeStatusError(badRequest('the namespace of the provided object does not match the namespace sent on the request'));
   }
   const dryRun = dryRunOf(request, undefined);
-  return { code: 201, body: store.create(info, namespace, object, {}, { trusted: false, dryRun }) };
+  return store.createStored(info, namespace, object, {}, { trusted: false, dryRun });
 }
 
-function remove(store: ObjectStore, info: KindInfo, namespace: string, request: ParsedRequest): RouteResult {
+function remove(store: ObjectStore, info: KindInfo, namespace: string, request: ParsedRequest): StoredObject | KubeStatus {
   const options = (jsonBody(request) ?? {}) as DeleteOptionsBody;
   const name = request.name ?? '';
-  const deleted = store.delete(info, namespace, name, {
+  const deleted = store.deleteStored(info, namespace, name, {
     ...(options.preconditions?.uid !== undefined ? { uid: options.preconditions.uid } : {}),
     ...(options.preconditions?.resourceVersion !== undefined ? { resourceVersion: options.preconditions.resourceVersion } : {}),
     dryRun: dryRunOf(request, options.dryRun),
   });
-  return { code: 200, body: info.deleteReturnsObject ? deleted : deleteSuccess(info, name, deleted.metadata.uid ?? '') };
+  return info.deleteReturnsObject ? deleted : deleteSuccess(info, name, deleted.uid);
 }
 
 /** The fields of DeleteOptions this server acts on. */
@@ -196,10 +282,6 @@ function typeMismatch(info: KindInfo, object: KubeObject): string | undefined {
     return `the kind in the data (${object.kind}) does not match the expected kind (${info.kind})`;
   }
   return undefined;
-}
-
-function fromStatus(status: StatusResponse): RouteResult {
-  return { code: status.code, body: status.body };
 }
 
 function verbOf(method: string, name: string | undefined): KubeVerb | undefined {

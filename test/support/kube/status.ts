@@ -133,6 +133,15 @@ export function methodNotAllowed(info: KindInfo, method: string): StatusResponse
   });
 }
 
+/**
+ * 406 when the response cannot be given in a representation the `Accept` header allows:
+ * negotiation found no range (the message lists the served media types), or the conversion
+ * asked for does not fit the answer (a list asked as PartialObjectMetadata).
+ */
+export function notAcceptable(message: string): StatusResponse {
+  return failure(406, 'NotAcceptable', message);
+}
+
 /** 415 for a body that is not JSON. */
 export function unsupportedMediaType(contentType: string): StatusResponse {
   return failure(

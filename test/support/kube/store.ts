@@ -1,9 +1,11 @@
 /**
  * The in-memory object store behind the local API server: objects by kind, namespace and
  * name, a cluster-wide resourceVersion, and paginated lists that behave like etcd's.
+ * Objects are held serialized (see {@link StoredObject}): half a million production-sized
+ * objects fit in about their JSON's size, and a page of a thousand is a join of strings.
  */
 import { randomUUID } from 'node:crypto';
-import type { KindInfo, KubeObject } from './resources.js';
+import type { KindInfo, KubeObject, KubeObjectMeta } from './resources.js';
 import { apiVersionOf } from './resources.js';
 import {
   KubeStatusError,
@@ -53,10 +55,90 @@ interface ContinueToken {
   start: string;
 }
 
+/**
+ * One stored object, kept serialized: its metadata and the rest of its fields as JSON, so a
+ * list page is a join of strings, not a clone and a stringify of every item. Immutable: a
+ * change stores a new one, so a list snapshot holding this one still sees the object as it
+ * was, and there is no cache to invalidate.
+ */
+export class StoredObject {
+  private labelsCache: Record<string, string> | undefined;
+
+  constructor(
+    readonly info: KindInfo,
+    readonly namespace: string,
+    readonly name: string,
+    readonly uid: string,
+    /** '' for a dry-run create, which is never stored. */
+    readonly resourceVersion: string,
+    /** `JSON.stringify(metadata)`. */
+    readonly metadataJson: string,
+    /** The fields after `metadata`, as JSON members each preceded by a comma; '' for none. */
+    readonly restJson: string,
+  ) {}
+
+  /** The labels, parsed on first use (only label selectors need them). */
+  labels(): Record<string, string> {
+    this.labelsCache ??= (JSON.parse(this.metadataJson) as KubeObject['metadata']).labels ?? {};
+    return this.labelsCache;
+  }
+
+  /** The object as a get answers it: apiVersion, kind, metadata, the rest. */
+  objectJson(): string {
+    return `{"apiVersion":"${apiVersionOf(this.info)}","kind":"${this.info.kind}","metadata":${this.metadataJson}${this.restJson}}`;
+  }
+
+  /** The object as an item of a list: without apiVersion and kind (kubernetes#3030). */
+  itemJson(): string {
+    return `{"metadata":${this.metadataJson}${this.restJson}}`;
+  }
+
+  /** The object's PartialObjectMetadata: its whole metadata, managedFields included. */
+  metadataOnlyJson(apiVersion: string): string {
+    return `{"kind":"PartialObjectMetadata","apiVersion":"${apiVersion}","metadata":${this.metadataJson}}`;
+  }
+
+  /** A fresh copy of the object. */
+  object(): KubeObject {
+    return JSON.parse(this.objectJson()) as KubeObject;
+  }
+}
+
+/** A page of a list as stored objects; what the routes render in either representation. */
+export interface StoredPage {
+  metadata: ListPage['metadata'];
+  items: readonly StoredObject[];
+}
+
+/** The objects of one kind in one namespace, with a sorted view rebuilt only after a change. */
+class NamespaceIndex {
+  readonly byName = new Map<string, StoredObject>();
+  /** Never changed in place: list snapshots share it. */
+  private sortedCache: readonly StoredObject[] | undefined;
+
+  set(object: StoredObject): void {
+    this.byName.set(object.name, object);
+    this.sortedCache = undefined;
+  }
+
+  delete(name: string): boolean {
+    const deleted = this.byName.delete(name);
+    if (deleted) this.sortedCache = undefined;
+    return deleted;
+  }
+
+  /** By name, in byte order (etcd key order). */
+  sorted(): readonly StoredObject[] {
+    this.sortedCache ??= [...this.byName.values()].sort((a, b) => compare(a.name, b.name));
+    return this.sortedCache;
+  }
+}
+
 export class ObjectStore {
-  private readonly objects = new Map<string, KubeObject>();
+  /** By kind (plural), then namespace. */
+  private readonly kinds = new Map<string, Map<string, NamespaceIndex>>();
   /** The sorted items of each list that has more pages, by kind, namespace and revision. */
-  private readonly snapshots = new Map<string, KubeObject[]>();
+  private readonly snapshots = new Map<string, readonly StoredObject[]>();
   /** The page number each issued continue token leads to (2 for the first token of a list). */
   private readonly tokenPages = new Map<string, number>();
   /** Cluster-wide, like etcd's revision; starts high so it never looks like a count. */
@@ -71,6 +153,11 @@ export class ObjectStore {
    * Stores a new object, filling the system fields. `trusted` is false for objects created
    * over HTTP: the real server ignores a client's uid and creationTimestamp. A `dryRun`
    * create is checked and answered but not stored, and has no resourceVersion.
+   *
+   * Answers the object as stored: its own `metadata` object, with the system fields, and the
+   * other fields of the object given (not copied: seeding half a million objects should not
+   * pay for a deep copy of each). The store keeps its own serialized copy, so changing either
+   * object never changes the stored one.
    */
   create(
     info: KindInfo,
@@ -79,36 +166,67 @@ export class ObjectStore {
     options: CreateOptions = {},
     how: { trusted?: boolean; dryRun?: boolean } = {},
   ): KubeObject {
+    return this.store(info, namespace, object, options, how).object;
+  }
+
+  /** {@link create}, answering the stored form. */
+  createStored(
+    info: KindInfo,
+    namespace: string,
+    object: KubeObject,
+    options: CreateOptions = {},
+    how: { trusted?: boolean; dryRun?: boolean } = {},
+  ): StoredObject {
+    return this.store(info, namespace, object, options, how).stored;
+  }
+
+  private store(
+    info: KindInfo,
+    namespace: string,
+    object: KubeObject,
+    options: CreateOptions,
+    how: { trusted?: boolean; dryRun?: boolean },
+  ): { object: KubeObject; stored: StoredObject } {
     const name = object.metadata.name;
-    const key = keyOf(info, namespace, name);
-    if (this.objects.has(key)) throw new KubeStatusError(alreadyExists(info, name));
-    const created = this.withSystemFields(info, namespace, object, options, how.trusted ?? true);
-    if (how.dryRun) {
-      delete created.metadata.resourceVersion;
-      return created;
+    const index = this.index(info, namespace);
+    if (index.byName.has(name)) throw new KubeStatusError(alreadyExists(info, name));
+    const resourceVersion = how.dryRun ? '' : String(this.revision + 1);
+    const created = this.withSystemFields(info, namespace, object, options, how.trusted ?? true, resourceVersion);
+    if (!how.dryRun) {
+      this.revision++;
+      index.set(created.stored);
     }
-    created.metadata.resourceVersion = String(++this.revision);
-    this.objects.set(key, created);
-    return structuredClone(created);
+    return created;
   }
 
   /** A copy of the object, or undefined. */
   get(info: KindInfo, namespace: string, name: string): KubeObject | undefined {
-    const found = this.objects.get(keyOf(info, namespace, name));
-    return found && structuredClone(found);
+    return this.getStored(info, namespace, name)?.object();
+  }
+
+  /** The stored form of the object, or undefined. */
+  getStored(info: KindInfo, namespace: string, name: string): StoredObject | undefined {
+    return this.kinds.get(info.plural)?.get(namespace)?.byName.get(name);
   }
 
   /** Copies of the objects of a kind, sorted by namespace then name (etcd key order). */
   all(info: KindInfo, namespace?: string): KubeObject[] {
-    return this.sorted(info, namespace).map((o) => structuredClone(o));
+    const namespaces = this.kinds.get(info.plural);
+    if (!namespaces) return [];
+    const order = namespace === undefined ? [...namespaces.keys()].sort((a, b) => compare(`${a}/`, `${b}/`)) : [namespace];
+    return order.flatMap((ns) => (namespaces.get(ns)?.sorted() ?? []).map((o) => o.object()));
   }
 
   /** Deletes unless `dryRun`, after checking the preconditions; returns the object as it was. */
   delete(info: KindInfo, namespace: string, name: string, request: DeleteRequest): KubeObject {
-    const key = keyOf(info, namespace, name);
-    const found = this.objects.get(key);
+    return this.deleteStored(info, namespace, name, request).object();
+  }
+
+  /** {@link delete}, answering the stored form. */
+  deleteStored(info: KindInfo, namespace: string, name: string, request: DeleteRequest): StoredObject {
+    const found = this.getStored(info, namespace, name);
     if (!found) throw new KubeStatusError(notFound(info, name));
-    const { uid = '', resourceVersion = '' } = found.metadata;
+    const { uid, resourceVersion } = found;
     if (request.uid !== undefined && request.uid !== uid) {
       throw new KubeStatusError(preconditionConflict(info, name, 'UID', request.uid, uid));
     }
@@ -116,35 +234,35 @@ export class ObjectStore {
       throw new KubeStatusError(preconditionConflict(info, name, 'ResourceVersion', request.resourceVersion, resourceVersion));
     }
     if (!request.dryRun) {
-      this.objects.delete(key);
+      this.index(info, namespace).delete(name);
       this.revision++;
     }
-    return structuredClone(found);
+    return found;
   }
 
   /** Changes an object in place (same uid), bumping its resourceVersion. */
   update(info: KindInfo, namespace: string, name: string, mutate: (object: KubeObject) => void): KubeObject {
-    const key = keyOf(info, namespace, name);
-    const found = this.objects.get(key);
+    const found = this.getStored(info, namespace, name);
     if (!found) throw new KubeStatusError(notFound(info, name));
-    const changed = structuredClone(found);
+    const changed = found.object();
     mutate(changed);
     // Identity fields are the server's; a test that wants a new uid recreates the object.
-    changed.metadata = { ...changed.metadata, name, namespace, uid: found.metadata.uid, resourceVersion: String(++this.revision) };
-    this.objects.set(key, changed);
-    return structuredClone(changed);
+    changed.metadata = { ...changed.metadata, name, namespace, uid: found.uid, resourceVersion: String(++this.revision) };
+    const stored = serialize(info, namespace, changed);
+    this.index(info, namespace).set(stored);
+    return stored.object();
   }
 
   /** Removes an object without any precondition; false when there was none. */
   remove(info: KindInfo, namespace: string, name: string): boolean {
-    const removed = this.objects.delete(keyOf(info, namespace, name));
+    const removed = this.kinds.get(info.plural)?.get(namespace)?.delete(name) ?? false;
     if (removed) this.revision++;
     return removed;
   }
 
   /** Drops every object and every list snapshot (outstanding continue tokens then expire). */
   clear(): void {
-    this.objects.clear();
+    this.kinds.clear();
     this.snapshots.clear();
     this.revision++;
   }
@@ -164,19 +282,25 @@ export class ObjectStore {
    * a paginated list is consistent, as it is against etcd.
    */
   listPage(info: KindInfo, namespace: string, request: ListRequest): ListPage {
+    const page = this.listStored(info, namespace, request);
+    return { metadata: page.metadata, items: page.items.map((o) => JSON.parse(o.itemJson()) as KubeObject) };
+  }
+
+  /** {@link listPage}, answering the stored objects. */
+  listStored(info: KindInfo, namespace: string, request: ListRequest): StoredPage {
     const { rv, start, items } = request.continueToken
       ? this.resume(info, namespace, request.continueToken)
-      : { rv: this.revision, start: '', items: this.sorted(info, namespace) };
+      : { rv: this.revision, start: '', items: this.kinds.get(info.plural)?.get(namespace)?.sorted() ?? [] };
     // The snapshot is sorted by name: find where the page starts by bisection, then take
     // only what the page needs, as etcd's range read does (O(page), not O(list) per page).
     let from = 0;
     for (let hi = items.length; from < hi; ) {
       const mid = (from + hi) >>> 1;
-      if (items[mid]!.metadata.name < start) from = mid + 1;
+      if (items[mid]!.name < start) from = mid + 1;
       else hi = mid;
     }
     const limit = request.limit && request.limit > 0 ? request.limit : Number.POSITIVE_INFINITY;
-    const pageItems: KubeObject[] = [];
+    const pageItems: StoredObject[] = [];
     let remaining = 0;
     for (let i = from; i < items.length; i++) {
       if (!matchesSelector(items[i]!, request.labelSelector)) continue;
@@ -194,39 +318,43 @@ export class ObjectStore {
     const last = pageItems.at(-1);
     if (remaining > 0 && last) {
       this.snapshots.set(snapshotKey(info, namespace, rv), items);
-      const token = encodeContinue({ v: 'meta.k8s.io/v1', rv, start: `${last.metadata.name}\u0000` });
+      const token = encodeContinue({ v: 'meta.k8s.io/v1', rv, start: `${last.name}\u0000` });
       this.tokenPages.set(token, (this.pageOf(request.continueToken) ?? 1) + 1);
       metadata.continue = token;
       // The real server leaves the count out when a selector filtered the list.
       if (!request.labelSelector) metadata.remainingItemCount = remaining;
     }
-    return { metadata, items: pageItems.map(asListItem) };
+    return { metadata, items: pageItems };
   }
 
-  private resume(info: KindInfo, namespace: string, token: string): { rv: number; start: string; items: KubeObject[] } {
+  private resume(info: KindInfo, namespace: string, token: string): { rv: number; start: string; items: readonly StoredObject[] } {
     const decoded = decodeContinue(token);
     const items = this.snapshots.get(snapshotKey(info, namespace, decoded.rv));
     if (!items) throw new KubeStatusError(continueExpired());
     return { rv: decoded.rv, start: decoded.start, items };
   }
 
-  private sorted(info: KindInfo, namespace?: string): KubeObject[] {
-    const prefix = namespace === undefined ? `${info.plural}/` : `${info.plural}/${namespace}/`;
-    return [...this.objects.entries()]
-      .filter(([key]) => key.startsWith(prefix))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, object]) => object);
+  private index(info: KindInfo, namespace: string): NamespaceIndex {
+    let namespaces = this.kinds.get(info.plural);
+    if (!namespaces) this.kinds.set(info.plural, (namespaces = new Map()));
+    let index = namespaces.get(namespace);
+    if (!index) namespaces.set(namespace, (index = new NamespaceIndex()));
+    return index;
   }
 
-  private withSystemFields(info: KindInfo, namespace: string, object: KubeObject, options: CreateOptions, trusted: boolean): KubeObject {
-    const copy = structuredClone(object);
-    const given = copy.metadata;
+  private withSystemFields(
+    info: KindInfo,
+    namespace: string,
+    object: KubeObject,
+    options: CreateOptions,
+    trusted: boolean,
+    resourceVersion: string,
+  ): { object: KubeObject; stored: StoredObject } {
+    const given = object.metadata;
     const labels = { ...given.labels, ...options.labels };
     const annotations = { ...given.annotations, ...options.annotations };
     const created = options.creationTimestamp ?? (trusted ? given.creationTimestamp : undefined) ?? new Date();
-    copy.apiVersion = apiVersionOf(info);
-    copy.kind = info.kind;
-    copy.metadata = {
+    const metadata: KubeObjectMeta = {
       ...given,
       namespace,
       uid: options.uid ?? (trusted ? given.uid : undefined) ?? randomUUID(),
@@ -234,22 +362,39 @@ export class ObjectStore {
       ...(Object.keys(labels).length > 0 ? { labels } : {}),
       ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
     };
-    return copy;
+    if (resourceVersion) metadata.resourceVersion = resourceVersion;
+    else delete metadata.resourceVersion;
+    const { apiVersion: _apiVersion, kind: _kind, metadata: _metadata, ...rest } = object;
+    return { object: { apiVersion: apiVersionOf(info), kind: info.kind, metadata, ...rest }, stored: serializeParts(info, namespace, metadata, rest) };
   }
 }
 
-function keyOf(info: KindInfo, namespace: string, name: string): string {
-  return `${info.plural}/${namespace}/${name}`;
+/** The stored form of an object whose system fields are set; apiVersion and kind are the kind's. */
+function serialize(info: KindInfo, namespace: string, object: KubeObject): StoredObject {
+  const { apiVersion: _apiVersion, kind: _kind, metadata, ...rest } = object;
+  return serializeParts(info, namespace, metadata, rest);
+}
+
+function serializeParts(info: KindInfo, namespace: string, metadata: KubeObjectMeta, rest: object): StoredObject {
+  const restJson = JSON.stringify(rest);
+  return new StoredObject(
+    info,
+    namespace,
+    metadata.name,
+    metadata.uid ?? '',
+    metadata.resourceVersion ?? '',
+    JSON.stringify(metadata),
+    restJson === '{}' ? '' : `,${restJson.slice(1, -1)}`,
+  );
+}
+
+/** Byte order for ASCII names, as etcd compares keys. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function snapshotKey(info: KindInfo, namespace: string, rv: number): string {
   return `${info.plural}/${namespace}@${rv}`;
-}
-
-/** Items inside a list carry no apiVersion/kind on the real server (kubernetes#3030). */
-function asListItem(object: KubeObject): KubeObject {
-  const { apiVersion: _apiVersion, kind: _kind, ...rest } = structuredClone(object);
-  return rest;
 }
 
 /** RFC 3339 to the second, as metav1.Time serializes. */
@@ -282,9 +427,9 @@ function decodeContinue(token: string): ContinueToken {
 }
 
 /** Equality-based label selectors: `a=b`, `a==b`, `a!=b`, `a`, `!a`, comma-separated. */
-function matchesSelector(object: KubeObject, selector: string | undefined): boolean {
+function matchesSelector(object: StoredObject, selector: string | undefined): boolean {
   if (!selector) return true;
-  const labels = object.metadata.labels ?? {};
+  const labels = object.labels();
   return selector.split(',').every((raw) => {
     const term = raw.trim();
     const inequality = /^([^!=]+)!=(.*)$/.exec(term);
