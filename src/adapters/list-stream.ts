@@ -39,7 +39,6 @@ const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
 const COLON = 0x3a;
-const NULL = Buffer.from('null');
 /** Depth of: the list object, the items array, an element, the element's metadata. */
 const LIST = 1;
 const ITEMS = 2;
@@ -68,7 +67,10 @@ export class ListStreamDecoder {
   /** The element or list metadata being captured. */
   private capturing: 'item' | 'metadata' | undefined;
   private captureStart = 0;
-  private captureParts: Buffer[] = [];
+  /** What was captured before the present chunk, not yet decoded (a character may be split). */
+  private captureBytes: Buffer[] = [];
+  /** What was captured and decoded so far: always ends at an ASCII bracket, never mid-character. */
+  private captureText = '';
   /** Depth at which a skipped value ends; 0 when none is being skipped. */
   private skipUntil = 0;
   private sawItems = false;
@@ -90,6 +92,27 @@ export class ListStreamDecoder {
     let escaped = this.escaped;
     let nextBackslash = -1;
     for (let i = 0; i < n; i++) {
+      if (this.skipUntil > 0) {
+        // Inside a skipped value only its end matters: a tight loop over locals, no method calls.
+        const stop = this.skipUntil;
+        let depth = this.depth;
+        for (; i < n; i++) {
+          const b = chunk[i]!;
+          if (inString) {
+            if (escaped) escaped = false;
+            else if (b === BACKSLASH) escaped = true;
+            else if (b === QUOTE) inString = false;
+          } else if (b === QUOTE) inString = true;
+          else if (b === OPEN_OBJECT || b === OPEN_ARRAY) depth++;
+          else if (b === CLOSE_OBJECT || b === CLOSE_ARRAY) {
+            if (depth === stop) break;
+            depth--;
+          }
+        }
+        this.depth = depth;
+        // The value goes on in the next chunk; otherwise chunk[i] closes it, read below.
+        if (i === n) break;
+      }
       const c = chunk[i]!;
       if (inString) {
         if (escaped) {
@@ -136,7 +159,7 @@ export class ListStreamDecoder {
     this.inString = inString;
     this.escaped = escaped;
     // What is being captured continues in the next chunk: keep this chunk's part of it.
-    if (this.capturing && this.skipUntil <= 0) this.captureParts.push(chunk.subarray(this.captureStart));
+    if (this.capturing && this.skipUntil <= 0) this.captureBytes.push(chunk.subarray(this.captureStart));
     if (this.textStart >= 0) {
       this.textParts.push(chunk.subarray(this.textStart));
       this.textStart = -2;
@@ -164,8 +187,8 @@ export class ListStreamDecoder {
   }
 
   private textEnded(chunk: Buffer, i: number): void {
-    const last = chunk.subarray(Math.max(0, this.textStart), i);
-    const text = (this.textParts.length === 0 ? last : Buffer.concat([...this.textParts, last])).toString('utf8');
+    const start = Math.max(0, this.textStart);
+    const text = this.textParts.length === 0 ? chunk.toString('utf8', start, i) : Buffer.concat([...this.textParts, chunk.subarray(start, i)]).toString('utf8');
     this.textParts = [];
     this.textStart = -1;
     if (this.readingKind) {
@@ -190,7 +213,7 @@ export class ListStreamDecoder {
     this.expectKey = c === OPEN_OBJECT;
     if (this.skipUntil === -1) {
       // The value of a skipped key: replaced by null in the element, then read past.
-      this.captureParts.push(chunk.subarray(this.captureStart, i), NULL);
+      this.captureText += `${this.decodeCaptured(chunk, i)}null`;
       this.skipUntil = depth;
       return;
     }
@@ -230,18 +253,27 @@ export class ListStreamDecoder {
   private startCapture(what: 'item' | 'metadata', i: number): void {
     this.capturing = what;
     this.captureStart = i;
-    this.captureParts = [];
+    this.captureBytes = [];
+    this.captureText = '';
+  }
+
+  /** The captured bytes up to `end` of this chunk, decoded; they end at an ASCII byte. */
+  private decodeCaptured(chunk: Buffer, end: number): string {
+    if (this.captureBytes.length === 0) return chunk.toString('utf8', this.captureStart, end);
+    const text = Buffer.concat([...this.captureBytes, chunk.subarray(this.captureStart, end)]).toString('utf8');
+    this.captureBytes = [];
+    return text;
   }
 
   private endCapture(chunk: Buffer, i: number): void {
-    const last = chunk.subarray(this.captureStart, i + 1);
-    const bytes = this.captureParts.length === 0 ? last : Buffer.concat([...this.captureParts, last]);
+    const text = this.captureText + this.decodeCaptured(chunk, i + 1);
+    this.captureText = '';
     const what = this.capturing;
     this.capturing = undefined;
-    this.captureParts = [];
+    this.captureBytes = [];
     let parsed: unknown;
     try {
-      parsed = JSON.parse(bytes.toString('utf8'));
+      parsed = JSON.parse(text);
     } catch (error) {
       throw new ListDecodeError(`an element of the list is not JSON: ${(error as Error).message}`);
     }
