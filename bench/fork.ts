@@ -1,26 +1,70 @@
 /** Runs one {@link ChildJob} in a fresh Node process and waits for its report. */
-import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { childBundle } from './bundle.js';
 import type { ChildJob, ChildReport } from './child.js';
 
-/** Forks the bundled child, hands it the job, and resolves to its report; rejects when it fails or dies. */
-export async function runInChild(job: ChildJob): Promise<Extract<ChildReport, { ok: true }>> {
+/** How a child process ended: its report, if it sent one, and its exit. */
+export interface ChildExit {
+  report: ChildReport | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The end of what it wrote to stderr, when captured. */
+  stderr: string;
+  /** From spawn to exit. */
+  elapsedMs: number;
+}
+
+export interface SpawnOptions {
+  /** Node flags before the entry (BENCH_CHILD_ARGS are added after them). */
+  execArgv?: string[];
+  /** A cgroup's `cgroup.procs`: the child moves itself in before Node starts, so all its memory is charged there. */
+  cgroupProcs?: string;
+  /** Keep stderr (its last 16 KB) in {@link ChildExit.stderr} instead of passing it through. */
+  captureStderr?: boolean;
+  /** Leave NODE_OPTIONS out of the child's environment (the Lambda runtime sets none; the bench's own may raise its heap). */
+  dropNodeOptions?: boolean;
+}
+
+const STDERR_KEPT = 16 * 1024;
+
+/** Starts the bundled child, hands it the job, and resolves once it has exited, whatever the way. */
+export async function spawnChild(job: ChildJob, options: SpawnOptions = {}): Promise<ChildExit> {
   const entry = await childBundle();
   // BENCH_CHILD_ARGS passes Node flags to the child, e.g. `--cpu-prof` to see where a run's time goes.
-  const execArgv = (process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = fork(entry, [], { execPath: process.execPath, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const report = await new Promise<ChildReport>((resolve, reject) => {
-    let answered = false;
+  const execArgv = [...(options.execArgv ?? []), ...(process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter((a) => a !== '')];
+  const stdio = ['ignore', 'inherit', options.captureStderr ? 'pipe' : 'inherit', 'ipc'] as const;
+  const { NODE_OPTIONS: _dropped, ...withoutOptions } = process.env;
+  const env = options.dropNodeOptions ? withoutOptions : process.env;
+  const started = performance.now();
+  // Through a shell that writes its own pid to the cgroup, then becomes Node (exec keeps the
+  // pid and the IPC channel's descriptor): the process is in the cgroup from its first page.
+  const child: ChildProcess = options.cgroupProcs
+    ? spawn('/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, process.execPath, ...execArgv, entry], { stdio: [...stdio], env })
+    : fork(entry, [], { execPath: process.execPath, execArgv, stdio: [...stdio], env });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-STDERR_KEPT);
+  });
+  return new Promise<ChildExit>((resolve, reject) => {
+    let report: ChildReport | undefined;
     child.once('message', (message) => {
-      answered = true;
-      resolve(message as ChildReport);
+      report = message as ChildReport;
     });
     child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      if (!answered) reject(new Error(`The ${job.algorithm} child exited without a report (code ${code}, signal ${signal})`));
+    // 'close', not 'exit': by then stderr is read to its end.
+    child.once('close', (code, signal) => resolve({ report, code, signal, stderr, elapsedMs: performance.now() - started }));
+    // A child killed before it reads the job closes the channel under this send: the exit says why.
+    child.send(job, (error) => {
+      if (error && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
-    child.send(job);
   });
+}
+
+/** Runs the job in a plain child; rejects when it fails or dies. */
+export async function runInChild(job: ChildJob): Promise<Extract<ChildReport, { ok: true }>> {
+  const { report, code, signal } = await spawnChild(job);
+  if (!report) throw new Error(`The ${job.algorithm} child exited without a report (code ${code}, signal ${signal})`);
   if (!report.ok) throw new Error(`The ${job.algorithm} run failed in its child process:\n${report.error}`);
   return report;
 }

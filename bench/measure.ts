@@ -1,22 +1,28 @@
 /**
- * One row of the table: a scenario run once by the baseline and once by the product, each in
- * its own child process against the API server hosted here, and its limit computed.
+ * One row of the table: a scenario run once by the baseline and a few times by the product,
+ * each in its own child process against the API server hosted here, once more by the product
+ * inside the Lambda's memory envelope, and its limit computed (requests and wall time) and
+ * measured (bytes).
  */
 import type { KubeApiServer } from '../test/support/kube-api-server.js';
 import { baselineRequestCount } from './baseline.js';
+import type { LimitBytes } from './bytes.js';
+import { bytesOf, measureLimitBytes, metadataListRequests } from './bytes.js';
 import type { RunOutcome } from './child.js';
-import { runInChild } from './fork.js';
+import type { EnvelopeResult } from './envelope.js';
 import type { Limit } from './limit.js';
 import { limitOf } from './limit.js';
+import type { RunSettings } from './runs.js';
+import { runEnveloped, runOnce } from './runs.js';
 import type { Scenario } from './scenarios.js';
 import { scaledDown, totalSessions } from './scenarios.js';
-import { checkDeletes, seedOrphans, seedScenario } from './seed.js';
+import { seedOrphans } from './seed.js';
 
-export interface MeasureOptions {
-  latencyMs: number;
-  concurrency: number;
-  /** Items per list page for the product; undefined keeps its default. */
-  pageSize: number | undefined;
+export interface MeasureOptions extends RunSettings {
+  /** The memory (MB) of the envelope the product is run in once more per scenario; 0: no such run. */
+  envelopeMb: number;
+  /** Hold that run in a memory cgroup where one can be made (false: the V8 flags alone). */
+  cgroup: boolean;
   /** Most sessions the baseline is run on; larger scenarios are extrapolated. 0: no cap. */
   baselineCap: number;
   /** Runs of the product per scenario; its figures are those of the run with the median wall time. */
@@ -44,7 +50,10 @@ export interface Figures {
   measuredSessions: number;
   measuredRequests: number;
   measuredWallMs: number;
-  /** True when requests and wall time are computed for the full scenario from a smaller run. */
+  /** Response body bytes received (the server's log); scaled by requests when extrapolated. */
+  bytes: number;
+  measuredBytes: number;
+  /** True when requests, wall time and bytes are computed for the full scenario from a smaller run. */
   extrapolated: boolean;
   /** Wall time of every run made, in order (the product may be run several times). */
   wallRunsMs: number[];
@@ -55,43 +64,18 @@ export interface ProductFigures extends Figures {
   byVerb: { list: number; get: number; delete: number };
   /** The `limit` the product sent on its list requests: its page size. */
   pageSize: number;
+  /** How many of its list requests asked for metadata only, of how many. */
+  listAccept: { metadata: number; lists: number };
 }
 
 export interface Row {
   scenario: Scenario;
   baseline: Figures;
   product: ProductFigures;
+  /** The product once more, in the Lambda's memory envelope; undefined with --envelope 0. */
+  envelope: EnvelopeResult | undefined;
   limit: Limit;
-}
-
-/**
- * Seeds the scenario (only its orphans again when `reseed` is false: the run before left the
- * live sessions in place), runs one algorithm in a child, and checks it cleaned exactly the orphans.
- */
-async function runOnce(server: KubeApiServer, scenario: Scenario, algorithm: 'product' | 'baseline', options: MeasureOptions, reseed = true) {
-  const expected = reseed ? seedScenario(server, scenario) : seedOrphans(server, scenario);
-  server.latencyMs = options.latencyMs;
-  server.clearRequests();
-  // The server's process hosts nothing else while the child runs, so its CPU time is the server's.
-  const serverCpu = process.cpuUsage();
-  const report = await runInChild({
-    algorithm,
-    kubeconfig: server.kubeconfig(),
-    namespaces: scenario.namespaces,
-    maxDeletions: scenario.maxDeletions,
-    concurrency: options.concurrency,
-    pageSize: options.pageSize,
-  });
-  const serverCpuUsed = process.cpuUsage(serverCpu);
-  checkDeletes(server, expected);
-  if (report.outcome.cleanedUp !== scenario.orphans || report.outcome.errors > 0) {
-    throw new Error(`The ${algorithm} cleaned ${report.outcome.cleanedUp} of ${scenario.orphans} orphans with ${report.outcome.errors} errors (${report.outcome.status})`);
-  }
-  const log = [...server.requests];
-  const peakInFlight = server.peakInFlight;
-  server.clearRequests();
-  const cpu = { clientCpuMs: report.cpuMs, serverCpuMs: (serverCpuUsed.user + serverCpuUsed.system) / 1000 };
-  return { report, log, peakInFlight, cpu };
+  limitBytes: LimitBytes;
 }
 
 async function measureBaseline(server: KubeApiServer, scenario: Scenario, options: MeasureOptions): Promise<Figures> {
@@ -101,9 +85,15 @@ async function measureBaseline(server: KubeApiServer, scenario: Scenario, option
   // The count is extrapolated with the formula, so the formula must match what was measured.
   if (log.length !== count(run)) throw new Error(`The baseline sent ${log.length} requests where its formula says ${count(run)}`);
   const requests = count(scenario);
+  // Bytes scale like requests: the smaller run has the same share of orphans, so the same mix
+  // of answers (one Service list item and one Deployment per Service, per orphan an empty
+  // slice list and three delete answers), give or take the length of the session ids.
+  const measuredBytes = bytesOf(log);
   return {
     requests,
     wallMs: (report.wallMs * requests) / log.length,
+    bytes: (measuredBytes * requests) / log.length,
+    measuredBytes,
     ...report.memory,
     peakInFlight,
     ...cpu,
@@ -119,6 +109,7 @@ async function measureBaseline(server: KubeApiServer, scenario: Scenario, option
 async function measureProduct(server: KubeApiServer, scenario: Scenario, options: MeasureOptions): Promise<ProductFigures> {
   const runs = [];
   for (let i = 0; i < Math.max(1, options.repeat); i++) runs.push(await runOnce(server, scenario, 'product', options, i === 0));
+  options.progress(`${scenario.label}: product done (${runs.map((r) => `${(r.report.wallMs / 1000).toFixed(2)} s`).join(', ')})`);
   // The product is quick enough to run a few times: the median run damps the noise of a shared machine.
   const wallRunsMs = runs.map((r) => r.report.wallMs);
   const { report, log, peakInFlight, cpu } = [...runs].sort((a, b) => a.report.wallMs - b.report.wallMs)[Math.floor((runs.length - 1) / 2)]!;
@@ -141,21 +132,36 @@ async function measureProduct(server: KubeApiServer, scenario: Scenario, options
     measuredSessions: totalSessions(scenario),
     measuredRequests: log.length,
     measuredWallMs: report.wallMs,
+    bytes: bytesOf(log),
+    measuredBytes: bytesOf(log),
     extrapolated: false,
     wallRunsMs,
     byVerb,
     pageSize,
+    listAccept: metadataListRequests(log),
   };
 }
 
-/** Measures one scenario: baseline, product, limit. */
+/**
+ * Measures one scenario: baseline, product, the product in the envelope, the limit. The
+ * envelope's run comes after the plain ones, which leave the live sessions in place.
+ */
 export async function measureScenario(server: KubeApiServer, scenario: Scenario, options: MeasureOptions): Promise<Row> {
   options.progress(`${scenario.label}: baseline...`);
   const baseline = await measureBaseline(server, scenario, options);
   options.progress(`${scenario.label}: product...`);
   const product = await measureProduct(server, scenario, options);
-  // The limit at the page size the product was seen to use.
+  let envelope: EnvelopeResult | undefined;
+  if (options.envelopeMb > 0) {
+    options.progress(`${scenario.label}: product in ${options.envelopeMb} MB...`);
+    envelope = await runEnveloped(server, scenario, options, options.envelopeMb, options.cgroup);
+  }
+  // The limit at the page size the product was seen to use, its bytes on the scenario as seeded.
   const limit = limitOf(scenario, { pageSize: product.pageSize, concurrency: options.concurrency, latencyMs: options.latencyMs });
+  options.progress(`${scenario.label}: the limit's bytes...`);
+  seedOrphans(server, scenario, options.objects);
+  const limitBytes = await measureLimitBytes(server, scenario, product.pageSize);
   server.clear();
-  return { scenario, baseline, product, limit };
+  server.clearRequests();
+  return { scenario, baseline, product, envelope, limit, limitBytes };
 }

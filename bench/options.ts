@@ -1,5 +1,6 @@
 /** The bench's command-line flags. */
 import { DEFAULTS } from '../src/config.js';
+import type { ObjectShape } from './seed.js';
 
 export interface CliOptions {
   json: boolean;
@@ -11,6 +12,15 @@ export interface CliOptions {
   only: string[] | undefined;
   coldStart: boolean;
   coldRuns: number;
+  /** The envelope of the product's extra run per scenario, in MB; 0: none. */
+  envelopeMb: number;
+  cgroup: boolean;
+  objects: ObjectShape;
+  sizing: boolean;
+  /** Sessions per namespace of the sizing table's rows (4 namespaces each). */
+  sizingSessions: number[];
+  /** Envelopes of the sizing table's columns, in MB. */
+  sizingMemory: number[];
   help: boolean;
 }
 
@@ -22,10 +32,33 @@ export const USAGE = `npm run bench [-- FLAGS]
   --page-size N        items per list page for the product (default: the product's own)
   --baseline-cap N     most sessions the baseline is run on; above, it is extrapolated (default 1500; 0: never)
   --repeat N           runs of the product per scenario; the median wall time is reported (default 3)
-  --only a,b           only these scenarios (steady, burst, growth-250, growth-2500, growth-25000)
+  --only a,b           only these scenarios (steady, burst, large, growth-250, growth-2500, growth-25000)
+  --objects SHAPE      production (default): objects as a real API server returns them (pod
+                       template, managedFields, status; sizes printed at the start); small: the
+                       tests' few fields, as the bench used before
+  --envelope MB        run the product once more per scenario inside a Lambda of MB megabytes:
+                       the runtime's V8 flags (--max-semi-space-size=MB/20, --max-old-space-size=
+                       MB-MB/10) in a cgroup v1 memory cgroup of MB (needs root); peak memory, or
+                       "killed" (default 256; 0: no such run)
+  --no-cgroup          envelope runs with the V8 flags alone, no memory cgroup (also the fallback,
+                       said in the output, where a cgroup cannot be made)
+  --sizing             instead of the scenarios: the product alone at several session counts in
+                       several envelopes, peak memory and run time per cell (or killed)
+  --sizing-sessions a,b  sessions per namespace of the sizing rows, 4 namespaces each
+                       (default 2500,6250,12500,25000)
+  --sizing-memory a,b  envelopes of the sizing columns, in MB (default 256,512,1024). Beyond
+                       4 x 25,000 sessions the bench's own process (the API server holds every
+                       object, about 18 KB of heap a session) needs a larger heap than Node's
+                       default: NODE_OPTIONS=--max-old-space-size=8192 (envelope runs drop it)
   --cold-runs N        fresh processes per cold-start figure (default 11)
   --no-cold-start      skip the cold-start measurements
 `;
+
+function list(flag: string, value: string | undefined, min: number): number[] {
+  const items = (value ?? '').split(',').filter((s) => s !== '');
+  if (items.length === 0) throw new Error(`${flag} needs a comma-separated list of whole numbers`);
+  return items.map((item) => integer(flag, item, min));
+}
 
 function integer(flag: string, value: string | undefined, min: number): number {
   if (value === undefined || !/^\d+$/.test(value) || Number(value) < min) throw new Error(`${flag} needs a whole number >= ${min}, got ${value ?? 'nothing'}`);
@@ -44,6 +77,12 @@ export function parseOptions(argv: readonly string[]): CliOptions {
     only: undefined,
     coldStart: true,
     coldRuns: 11,
+    envelopeMb: 256,
+    cgroup: true,
+    objects: 'production',
+    sizing: false,
+    sizingSessions: [2_500, 6_250, 12_500, 25_000],
+    sizingMemory: [256, 512, 1_024],
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -76,6 +115,28 @@ export function parseOptions(argv: readonly string[]): CliOptions {
         break;
       case '--no-cold-start':
         options.coldStart = false;
+        break;
+      case '--envelope':
+        options.envelopeMb = integer(flag, value(), 0);
+        if (options.envelopeMb > 0 && options.envelopeMb < 20) throw new Error(`--envelope needs 0 or at least 20 MB`);
+        break;
+      case '--no-cgroup':
+        options.cgroup = false;
+        break;
+      case '--objects': {
+        const shape = value();
+        if (shape !== 'production' && shape !== 'small') throw new Error(`--objects needs production or small, got ${shape ?? 'nothing'}`);
+        options.objects = shape;
+        break;
+      }
+      case '--sizing':
+        options.sizing = true;
+        break;
+      case '--sizing-sessions':
+        options.sizingSessions = list(flag, value(), 1);
+        break;
+      case '--sizing-memory':
+        options.sizingMemory = list(flag, value(), 20);
         break;
       case '--help':
       case '-h':

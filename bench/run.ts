@@ -1,17 +1,40 @@
 /**
- * `npm run bench`: the scenarios' table, the targets, and the cold start; with `--json`, the
- * same figures in bench/results.json. See docs/performance.md.
+ * `npm run bench`: the scenarios' table, the targets, and the cold start; with `--sizing`,
+ * the sizing table instead; with `--json`, the same figures in bench/results.json. See
+ * docs/performance.md.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { productionSizes } from '../test/support/kube/production.js';
 import { runBench } from './bench.js';
 import { repoRoot } from './bundle.js';
 import { measureColdStart, renderColdStart } from './coldstart.js';
+import { cgroupUnavailable, lambdaFlags } from './envelope.js';
+import type { CliOptions } from './options.js';
 import { USAGE, parseOptions } from './options.js';
 import { standardScenarios } from './scenarios.js';
-import { renderNotes, renderTable, renderVerdicts } from './table.js';
+import { renderSizing, runSizing } from './sizing.js';
+import { renderNotes, renderTable, renderVerdicts, size } from './table.js';
 import { judge } from './targets.js';
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/** The objects' sizes and the envelope's settings, said before anything is measured. */
+function preamble(options: CliOptions) {
+  const sizes = productionSizes();
+  if (options.objects === 'production') {
+    const each = (['Deployment', 'Service', 'Ingress', 'ConfigMap', 'EndpointSlice'] as const).map((k) => `${k} ${size(sizes[k])}`).join(', ');
+    say(`Objects: production-shaped, as served in a list page (jupyter-lab, session s1000): ${each}; a live session ${size(sizes.total)}`);
+  } else say('Objects: small (the tests\' own builders), not production-shaped');
+  const memory = options.sizing ? options.sizingMemory : options.envelopeMb > 0 ? [options.envelopeMb] : [];
+  if (memory.length > 0) {
+    const why = options.cgroup ? cgroupUnavailable() : 'turned off by --no-cgroup';
+    const held = why ? `the V8 flags alone (no memory cgroup: ${why})` : 'a cgroup v1 memory cgroup of that size and the V8 flags';
+    say(`Envelope: ${memory.map((mb) => `${mb} MB (${lambdaFlags(mb).join(' ')})`).join(', ')}, held by ${held}`);
+  }
+  return { objectSizes: options.objects === 'production' ? sizes : undefined };
+}
 
 async function main(argv: readonly string[]): Promise<number> {
   const options = parseOptions(argv);
@@ -34,28 +57,42 @@ async function main(argv: readonly string[]): Promise<number> {
     pageSize: options.pageSize,
     baselineCap: options.baselineCap,
     repeat: options.repeat,
+    objects: options.objects,
+    envelopeMb: options.envelopeMb,
+    cgroup: options.cgroup,
   };
-  process.stderr.write(`Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}\n`);
-  process.stderr.write(`Latency ${options.latencyMs} ms per request, concurrency ${options.concurrency}, baseline cap ${options.baselineCap} sessions, product runs ${options.repeat} per scenario\n`);
-
+  say(`Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}`);
+  const runs = options.sizing ? 'sizing: the product alone, one run per cell' : `baseline cap ${options.baselineCap} sessions, product runs ${options.repeat} per scenario`;
+  say(`Latency ${options.latencyMs} ms per request, concurrency ${options.concurrency}, ${runs}`);
+  const { objectSizes } = preamble(options);
   const started = performance.now();
+  const progress = (line: string) => say(`  [${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+
   // Other work on the machine slows both sides; the load average says how much there was.
   const loadBefore = loadavg()[0]!;
-  const rows = await runBench(scenarios, { ...settings, progress: (line) => process.stderr.write(`  ${line}\n`) });
+  let results: Record<string, unknown>;
+  if (options.sizing) {
+    const cells = await runSizing({ ...settings, perNamespace: options.sizingSessions, memoryMb: options.sizingMemory, progress });
+    process.stdout.write(`\n${renderSizing(cells)}\n`);
+    results = { sizing: cells };
+  } else {
+    const rows = await runBench(scenarios, { ...settings, progress });
+    const verdicts = judge(rows, settings);
+    process.stdout.write(`\n${renderTable(rows)}\n\n${renderNotes(rows)}\n\nTargets:\n${renderVerdicts(verdicts)}\n`);
+    results = { rows, verdicts };
+  }
   const loadAfter = loadavg()[0]!;
-  const verdicts = judge(rows, settings);
-  process.stdout.write(`\n${renderTable(rows)}\n\n${renderNotes(rows)}\n\nTargets:\n${renderVerdicts(verdicts)}\n`);
-  process.stdout.write(`\nLoad average (1 min) before / after the scenarios: ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)} on ${machine.cpus} CPUs\n`);
+  process.stdout.write(`\nLoad average (1 min) before / after the runs: ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)} on ${machine.cpus} CPUs\n`);
 
-  const coldStart = options.coldStart ? await measureColdStart({ runs: options.coldRuns, progress: (line) => process.stderr.write(`  ${line}\n`) }) : undefined;
+  const coldStart = options.coldStart && !options.sizing ? await measureColdStart({ runs: options.coldRuns, progress }) : undefined;
   if (coldStart) process.stdout.write(`\n${renderColdStart(coldStart)}\n`);
   process.stdout.write(`\nBench took ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
 
   if (options.json) {
     const file = join(repoRoot(), 'bench', 'results.json');
-    const results = { date: new Date().toISOString(), machine, settings, loadAverage: { before: loadBefore, after: loadAfter }, rows, verdicts, coldStart };
-    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-    process.stderr.write(`Wrote ${file}\n`);
+    const all = { date: new Date().toISOString(), machine, settings, objectSizes, loadAverage: { before: loadBefore, after: loadAfter }, ...results, coldStart };
+    writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`);
+    say(`Wrote ${file}`);
   }
   return 0;
 }

@@ -50,10 +50,24 @@ export function standardScenarios(): Scenario[] {
       // The cap raised so the burst is cleaned rather than stopped by the circuit breaker.
       maxDeletions: 1_000,
     },
+    largeScenario(25_000),
     growth(250),
     growth(2_500),
     growth(25_000),
   ];
+}
+
+/** 4 namespaces of `perNamespace` live sessions, 5 orphans: the large row (4 x 25,000), and the rows of the sizing table. */
+export function largeScenario(perNamespace: number, kind: 'large' | 'sizing' = 'large'): Scenario {
+  const count = (n: number) => n.toLocaleString('en-US');
+  return {
+    name: kind === 'large' && perNamespace === 25_000 ? 'large' : `${kind}-${perNamespace}`,
+    label: `${kind}: 4 ns x ${count(perNamespace)}, 5 orphans`,
+    namespaces: LAB_NAMESPACES,
+    livePerNamespace: perNamespace,
+    orphans: 5,
+    maxDeletions: DEFAULT_CAP,
+  };
 }
 
 /** Sessions in the whole scenario, live and orphaned. */

@@ -6,16 +6,34 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runBench } from '../../bench/bench.js';
+import { cgroupUnavailable, lambdaFlags } from '../../bench/envelope.js';
 import { chainRounds, limitOf } from '../../bench/limit.js';
+import { parseOptions } from '../../bench/options.js';
 import { scaledDown, smokeScenario, standardScenarios, totalSessions } from '../../bench/scenarios.js';
+import { renderSizing, runSizing } from '../../bench/sizing.js';
 import { renderNotes, renderTable } from '../../bench/table.js';
 import { judge } from '../../bench/targets.js';
 
+const MIB = 1024 * 1024;
+/** Root with the cgroup v1 memory controller: the envelope is a real cgroup, not the flags alone. */
+const cgroups = cgroupUnavailable() === undefined;
+
 describe('the benchmark', () => {
   it('measures a tiny scenario end to end, with sane figures', async () => {
-    // Prepare: 1 namespace x 20 sessions, 2 of them orphaned; no latency, so it is quick.
+    // Prepare: 1 namespace x 20 production-shaped sessions, 2 of them orphaned; no latency, so
+    // it is quick; the product once more in a 256 MB envelope.
     const scenario = smokeScenario();
-    const options = { latencyMs: 0, concurrency: 8, pageSize: undefined, baselineCap: 2_500, repeat: 2, progress: () => {} };
+    const options = {
+      latencyMs: 0,
+      concurrency: 8,
+      pageSize: undefined,
+      baselineCap: 2_500,
+      repeat: 2,
+      objects: 'production' as const,
+      envelopeMb: 256,
+      cgroup: true,
+      progress: () => {},
+    };
 
     // Act
     const [row] = await runBench([scenario], options);
@@ -41,11 +59,56 @@ describe('the benchmark', () => {
       expect(figures.maxRssBytes).toBeGreaterThan(figures.idleRssBytes * 0.9);
       expect(figures.maxRssBytes).toBeLessThan(1024 * 1024 * 1024);
     }
+    // Bytes: the limit's are listed in this process, whatever the server logs; the product
+    // receives at least the limit's (0 from a server that logs no bytes).
+    const { limitBytes, envelope } = row!;
+    expect(limitBytes.sliceLists).toBeGreaterThan(18 * 1_000);
+    expect(limitBytes.metadataLists).toBeGreaterThan(0);
+    expect(limitBytes.total).toBe(limitBytes.metadataLists + limitBytes.sliceLists + limitBytes.deletes);
+    if (product.bytes > 0) expect(product.bytes).toBeGreaterThanOrEqual(limitBytes.total * 0.9);
+    // The envelope: a cgroup where this machine can make one, else the flags alone.
+    expect(envelope).toMatchObject({ status: 'ok', memoryMb: 256, confinement: { by: cgroups ? 'cgroup' : 'flags' } });
+    if (envelope?.status === 'ok') expect(envelope.peakBytes).toBeLessThan(256 * MIB);
     const table = renderTable([row!]);
     expect(table).toContain(scenario.label);
+    expect(table).toContain('product in 256 MB');
     expect(renderNotes([row!])).toContain('5 list pages');
     expect(judge([row!], options).every((v) => v.met === undefined)).toBe(true);
   }, 60_000);
+
+  it.runIf(cgroups)('reports a run its envelope kills as killed, in the sizing table', async () => {
+    // Prepare: 3 sessions a namespace; 24 MB is less than Node needs to start the child.
+    const options = { latencyMs: 0, concurrency: 8, pageSize: undefined, objects: 'production' as const, cgroup: true, progress: () => {} };
+
+    // Act
+    const cells = await runSizing({ ...options, perNamespace: [3], memoryMb: [24, 256] });
+
+    // Assess
+    expect(cells.map((c) => [c.sessions, c.memoryMb, c.result.status])).toEqual([
+      [17, 24, 'killed'],
+      [17, 256, 'ok'],
+    ]);
+    expect(cells[0]!.result).toMatchObject({ confinement: { by: 'cgroup' }, detail: expect.stringContaining('SIGKILL') });
+    const table = renderSizing(cells);
+    expect(table).toContain('| 17 | killed after');
+    expect(table).toContain('256 MB');
+  }, 60_000);
+
+  it('reports a run that V8 ends at its heap limit as out of heap (the flags alone)', async () => {
+    // Act: 8 MB of old space cannot hold the child's modules.
+    const [cell] = await runSizing({ latencyMs: 0, concurrency: 8, pageSize: undefined, objects: 'small', cgroup: false, progress: () => {}, perNamespace: [1], memoryMb: [8] });
+
+    // Assess
+    expect(cell?.result).toMatchObject({ status: 'out of heap', confinement: { by: 'flags' }, detail: expect.stringContaining('heap') });
+  }, 60_000);
+
+  it("gives the child the Lambda runtime's V8 flags, and reads the envelope flags", () => {
+    expect(lambdaFlags(256)).toEqual(['--max-semi-space-size=12', '--max-old-space-size=231']);
+    expect(lambdaFlags(1_024)).toEqual(['--max-semi-space-size=51', '--max-old-space-size=922']);
+    const options = parseOptions(['--sizing', '--sizing-sessions', '100,200', '--sizing-memory', '256,512', '--envelope', '0', '--no-cgroup', '--objects', 'small']);
+    expect(options).toMatchObject({ sizing: true, sizingSessions: [100, 200], sizingMemory: [256, 512], envelopeMb: 0, cgroup: false, objects: 'small' });
+    expect(() => parseOptions(['--objects', 'tiny'])).toThrow(/--objects/);
+  });
 
   it('computes the limit: pages of each list in sequence, then deletes spread over the concurrency', () => {
     // Prepare

@@ -12,6 +12,8 @@ import { UpstashSessionStore, createUpstashClient } from '../../src/adapters/ups
 import type { RunSettings } from '../../src/reconcile.js';
 import type { KubeApiServer, KubeKind } from './kube-api-server.js';
 import { configMapObject, deploymentObject, endpointSliceObject, ingressObject, serviceObject } from './kube-api-server.js';
+import type { LabSession } from './kube/production.js';
+import { productionConfigMap, productionDeployment, productionEndpointSlice, productionIngress, productionService } from './kube/production.js';
 import type { UpstashBridge } from './upstash-bridge.js';
 
 export const HOUR = 3_600_000;
@@ -29,11 +31,18 @@ export interface SessionSpec {
   /** Annotate the Service with `lab-reconciler/keep: "true"`. */
   keep?: boolean;
   now?: number;
+  /**
+   * `small` (the default): the few fields the tests need. `production`: objects shaped as a
+   * real API server returns them (test/support/kube/production.ts: pod template,
+   * managedFields, status; about 15 KB a session), for figures that depend on their weight.
+   */
+  shape?: 'small' | 'production';
 }
 
 /** Creates one session's resources on the server, named by the lab-controller's convention. */
 export function seedSession(server: KubeApiServer, namespace: string, labType: string, sessionId: string, spec: SessionSpec = {}): void {
   const created = new Date((spec.now ?? Date.now()) - (spec.ageMs ?? 2 * HOUR));
+  if (spec.shape === 'production') return seedProductionSession(server, { namespace, labType, sessionId, created }, spec);
   const options = { creationTimestamp: created };
   const name = (role: string) => `${labType}-${role}-${sessionId}`;
   if (spec.deployment) server.create('Deployment', namespace, deploymentObject(name('lab')), options);
@@ -47,6 +56,24 @@ export function seedSession(server: KubeApiServer, namespace: string, labType: s
   }
   if (spec.ingress ?? true) server.create('Ingress', namespace, ingressObject(name('ingress'), { serviceName: name('service') }), options);
   if (spec.configMap ?? true) server.create('ConfigMap', namespace, configMapObject(name('config')), options);
+}
+
+/** {@link seedSession} with production-shaped objects; the slice is owned by the Service's uid. */
+function seedProductionSession(server: KubeApiServer, session: LabSession, spec: SessionSpec): void {
+  const { namespace, created } = session;
+  const options = { creationTimestamp: created };
+  if (spec.deployment) server.create('Deployment', namespace, productionDeployment(session), options);
+  if (spec.service ?? true) {
+    const annotations = spec.keep ? { 'lab-reconciler/keep': 'true' } : undefined;
+    const service = server.create('Service', namespace, productionService(session, annotations ? { annotations } : {}), options);
+    const endpoints = spec.endpoints ?? (spec.deployment ? 'ready' : 'none');
+    if (endpoints !== 'none') {
+      const slice = productionEndpointSlice(session, { ready: endpoints === 'ready', ...(service.metadata.uid ? { serviceUid: service.metadata.uid } : {}) });
+      server.create('EndpointSlice', namespace, slice, options);
+    }
+  }
+  if (spec.ingress ?? true) server.create('Ingress', namespace, productionIngress(session), options);
+  if (spec.configMap ?? true) server.create('ConfigMap', namespace, productionConfigMap(session), options);
 }
 
 /** The names of a kind's objects left in a namespace. */
