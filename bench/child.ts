@@ -16,7 +16,8 @@ import { reconcile } from '../src/reconcile.js';
 import { runBaseline } from './baseline.js';
 
 export interface ChildJob {
-  algorithm: 'product' | 'baseline';
+  /** `product-full-lists`: the product asking for whole objects, the full-list path it replaced. */
+  algorithm: 'product' | 'product-full-lists' | 'baseline';
   kubeconfig: string;
   namespaces: string[];
   maxDeletions: number;
@@ -71,7 +72,8 @@ async function runJob(job: ChildJob): Promise<{ wallMs: number; outcome: RunOutc
     },
     defaultMode: 'kubeconfig',
   });
-  const cluster = new KubernetesCluster({ kubeConfig, concurrency: config.concurrency, ...(job.pageSize ? { pageSize: job.pageSize } : {}) });
+  const lists = job.algorithm === 'product-full-lists' ? 'full' : 'metadata';
+  const cluster = new KubernetesCluster({ kubeConfig, concurrency: config.concurrency, lists, ...(job.pageSize ? { pageSize: job.pageSize } : {}) });
   const started = performance.now();
   const summary = await reconcile(config, { cluster, store: undefined, logger: silentLogger });
   const wallMs = performance.now() - started;

@@ -76,6 +76,8 @@ export interface Row {
   envelope: EnvelopeResult | undefined;
   limit: Limit;
   limitBytes: LimitBytes;
+  /** The steady row only: the product asking for whole objects (the full-list path), once. */
+  fullLists: { wallMs: number; clientCpuMs: number; bytes: number } | undefined;
 }
 
 async function measureBaseline(server: KubeApiServer, scenario: Scenario, options: MeasureOptions): Promise<Figures> {
@@ -156,6 +158,12 @@ export async function measureScenario(server: KubeApiServer, scenario: Scenario,
     options.progress(`${scenario.label}: product in ${options.envelopeMb} MB...`);
     envelope = await runEnveloped(server, scenario, options, options.envelopeMb, options.cgroup);
   }
+  let fullLists: Row['fullLists'];
+  if (scenario.name === 'steady') {
+    options.progress(`${scenario.label}: product with full lists...`);
+    const run = await runOnce(server, scenario, 'product-full-lists', options, false);
+    fullLists = { wallMs: run.report.wallMs, clientCpuMs: run.cpu.clientCpuMs, bytes: bytesOf(run.log) };
+  }
   // The limit at the page size the product was seen to use, its bytes on the scenario as seeded.
   const limit = limitOf(scenario, { pageSize: product.pageSize, concurrency: options.concurrency, latencyMs: options.latencyMs });
   options.progress(`${scenario.label}: the limit's bytes...`);
@@ -163,5 +171,5 @@ export async function measureScenario(server: KubeApiServer, scenario: Scenario,
   const limitBytes = await measureLimitBytes(server, scenario, product.pageSize);
   server.clear();
   server.clearRequests();
-  return { scenario, baseline, product, envelope, limit, limitBytes };
+  return { scenario, baseline, product, envelope, limit, limitBytes, fullLists };
 }

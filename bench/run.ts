@@ -17,6 +17,7 @@ import { standardScenarios } from './scenarios.js';
 import { renderSizing, runSizing } from './sizing.js';
 import { renderNotes, renderTable, renderVerdicts, size } from './table.js';
 import { judge } from './targets.js';
+import { judgeScale } from './targets-scale.js';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -77,7 +78,7 @@ async function main(argv: readonly string[]): Promise<number> {
     results = { sizing: cells };
   } else {
     const rows = await runBench(scenarios, { ...settings, progress });
-    const verdicts = judge(rows, settings);
+    const verdicts = [...judge(rows, settings), ...judgeScale(rows)];
     process.stdout.write(`\n${renderTable(rows)}\n\n${renderNotes(rows)}\n\nTargets:\n${renderVerdicts(verdicts)}\n`);
     results = { rows, verdicts };
   }
