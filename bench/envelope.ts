@@ -81,6 +81,29 @@ export function createCgroup(memoryMb: number): MemoryCgroup {
   return cgroup;
 }
 
+const CPU_CONTROLLER = '/sys/fs/cgroup/cpu';
+/** The Lambda gives a function one vCPU at 1,769 MB, and CPU in proportion to memory below that. */
+export const MB_PER_VCPU = 1769;
+
+/** The share of one CPU the Lambda gives a function of `memoryMb`. */
+export function lambdaCpuShare(memoryMb: number): number {
+  return memoryMb / MB_PER_VCPU;
+}
+
+/**
+ * A cgroup v1 cpu cgroup whose CFS quota is the Lambda's CPU share for `memoryMb` (one vCPU at
+ * 1,769 MB): so that a run's wall time is what the function's CPU allows, not this machine's.
+ */
+export function createCpuCgroup(memoryMb: number): { procs: string; remove(): void } {
+  if (!existsSync(join(CPU_CONTROLLER, 'cpu.cfs_quota_us'))) throw new Error(`no cgroup v1 cpu controller at ${CPU_CONTROLLER}`);
+  const path = join(CPU_CONTROLLER, `${PREFIX}${process.pid}-${++made}`);
+  mkdirSync(path);
+  const period = 100_000;
+  writeFileSync(join(path, 'cpu.cfs_period_us'), String(period));
+  writeFileSync(join(path, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(period * lambdaCpuShare(memoryMb)))));
+  return { procs: join(path, 'cgroup.procs'), remove: () => removeCgroup(path) };
+}
+
 /** Removes the empty cgroups of benches that are gone (one killed before it could remove its own). */
 function removeLeftovers(): void {
   for (const name of readdirSync(CONTROLLER)) {
@@ -155,7 +178,8 @@ const OUT_OF_MEMORY = /heap out of memory|Reached heap limit|allocation failed|C
  * Runs the job in a child held to `memoryMb` as the Lambda would hold it. A child the limit
  * ends is a result, not an error; a child that fails otherwise rejects, as a plain run does.
  */
-export async function runInEnvelope(job: ChildJob, memoryMb: number, useCgroup = true): Promise<EnvelopeResult> {
+export async function runInEnvelope(job: ChildJob, memoryMb: number, useCgroup = true, lambdaCpu = false): Promise<EnvelopeResult> {
+  let cpu: { procs: string; remove(): void } | undefined;
   let confinement: Confinement = { by: 'flags', why: useCgroup ? (cgroupUnavailable() ?? '') : 'cgroup turned off (--no-cgroup)' };
   let cgroup: MemoryCgroup | undefined;
   if (confinement.why === '') {
@@ -169,10 +193,13 @@ export async function runInEnvelope(job: ChildJob, memoryMb: number, useCgroup =
   let exit: ChildExit;
   let reading: CgroupReading | undefined;
   try {
-    exit = await spawnChild(job, { execArgv: lambdaFlags(memoryMb), captureStderr: true, dropNodeOptions: true, ...(cgroup ? { cgroupProcs: cgroup.procs } : {}) });
+    cpu = lambdaCpu && cgroup ? createCpuCgroup(memoryMb) : undefined;
+    const procs = [...(cgroup ? [cgroup.procs] : []), ...(cpu ? [cpu.procs] : [])];
+    exit = await spawnChild(job, { execArgv: lambdaFlags(memoryMb), captureStderr: true, dropNodeOptions: true, cgroupProcs: procs });
     reading = cgroup?.read();
   } finally {
     cgroup?.remove();
+    cpu?.remove();
   }
   const { report, code, signal, stderr, elapsedMs } = exit;
   const common = { memoryMb, confinement, failcnt: reading?.failcnt };

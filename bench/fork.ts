@@ -18,8 +18,8 @@ export interface ChildExit {
 export interface SpawnOptions {
   /** Node flags before the entry (BENCH_CHILD_ARGS are added after them). */
   execArgv?: string[];
-  /** A cgroup's `cgroup.procs`: the child moves itself in before Node starts, so all its memory is charged there. */
-  cgroupProcs?: string;
+  /** Cgroups' `cgroup.procs`: the child moves itself in before Node starts, so all its memory (and CPU) is charged there. */
+  cgroupProcs?: string[];
   /** Keep stderr (its last 16 KB) in {@link ChildExit.stderr} instead of passing it through. */
   captureStderr?: boolean;
   /** Leave NODE_OPTIONS out of the child's environment (the Lambda runtime sets none; the bench's own may raise its heap). */
@@ -39,8 +39,11 @@ export async function spawnChild(job: ChildJob, options: SpawnOptions = {}): Pro
   const started = performance.now();
   // Through a shell that writes its own pid to the cgroup, then becomes Node (exec keeps the
   // pid and the IPC channel's descriptor): the process is in the cgroup from its first page.
-  const child: ChildProcess = options.cgroupProcs
-    ? spawn('/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, process.execPath, ...execArgv, entry], { stdio: [...stdio], env })
+  const child: ChildProcess = options.cgroupProcs?.length
+    ? spawn('/bin/sh', ['-c', 'for procs in $BENCH_CGROUP_PROCS; do echo $$ > "$procs" || exit 1; done; exec "$@"', 'sh', process.execPath, ...execArgv, entry], {
+        stdio: [...stdio],
+        env: { ...env, BENCH_CGROUP_PROCS: options.cgroupProcs.join(' ') },
+      })
     : fork(entry, [], { execPath: process.execPath, execArgv, stdio: [...stdio], env });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {

@@ -43,7 +43,9 @@ export const USAGE = `npm run bench [-- FLAGS]
   --no-cgroup          envelope runs with the V8 flags alone, no memory cgroup (also the fallback,
                        said in the output, where a cgroup cannot be made)
   --sizing             instead of the scenarios: the product alone at several session counts in
-                       several envelopes, peak memory and run time per cell (or killed)
+                       several envelopes, each also held to the Lambda's CPU share for its memory
+                       (a cpu cgroup quota of MB/1,769 of a CPU), peak memory and run time per
+                       cell (or killed)
   --sizing-sessions a,b  sessions per namespace of the sizing rows, 4 namespaces each
                        (default 2500,6250,12500,25000)
   --sizing-memory a,b  envelopes of the sizing columns, in MB (default 256,512,1024). Beyond

@@ -61,14 +61,15 @@ export async function runOnce(server: KubeApiServer, scenario: Scenario, algorit
 
 /**
  * The product on a scenario whose live sessions are seeded already, in a child held to
- * `memoryMb` as the Lambda would hold it (see envelope.ts). A run the envelope ended is a
+ * `memoryMb` as the Lambda would hold it (see envelope.ts), and with `lambdaCpu` to the
+ * Lambda's CPU share for that memory too. A run the envelope ended is a
  * result: its deletes are only checked to be orphans' (it may have done some of them).
  */
-export async function runEnveloped(server: KubeApiServer, scenario: Scenario, settings: RunSettings, memoryMb: number, cgroup: boolean): Promise<EnvelopeResult> {
+export async function runEnveloped(server: KubeApiServer, scenario: Scenario, settings: RunSettings, memoryMb: number, cgroup: boolean, lambdaCpu = false): Promise<EnvelopeResult> {
   const expected = seedOrphans(server, scenario, settings.objects);
   server.latencyMs = settings.latencyMs;
   server.clearRequests();
-  const result = await runInEnvelope(jobFor(server, scenario, 'product', settings), memoryMb, cgroup);
+  const result = await runInEnvelope(jobFor(server, scenario, 'product', settings), memoryMb, cgroup, lambdaCpu);
   checkDeletes(server, expected, result.status !== 'ok');
   if (result.status === 'ok') checkOutcome(result.report.outcome, scenario, 'product');
   server.clearRequests();

@@ -37,7 +37,8 @@ export async function runSizing(options: SizingOptions): Promise<SizingCell[]> {
       options.progress(`${scenario.label}: seeding...`);
       seedScenario(server, scenario, options.objects);
       for (const memoryMb of options.memoryMb) {
-        const result = await runEnveloped(server, scenario, options, memoryMb, options.cgroup);
+        // The Lambda's CPU share too: at 256 MB a function has about a seventh of a vCPU, and run time follows.
+        const result = await runEnveloped(server, scenario, options, memoryMb, options.cgroup, true);
         options.progress(`${scenario.label}: in ${memoryMb} MB: ${cell(result)}`);
         cells.push({ sessions: totalSessions(scenario), memoryMb, result });
       }
@@ -64,7 +65,10 @@ export function renderSizing(cells: readonly SizingCell[]): string {
     const row = envelopes.map((mb) => cells.find((c) => c.sessions === n && c.memoryMb === mb));
     out.push(line([n.toLocaleString('en-US'), ...row.map((c) => (c ? cell(c.result) : '-'))]));
   }
-  out.push('', `Each cell: the run's peak memory ("(RSS)": the process's peak resident set, with the V8 flags alone) and its wall time, or how the envelope ended it. ${ENVELOPE_PEAK}`);
+  out.push(
+    '',
+    `Each cell: the run's peak memory ("(RSS)": the process's peak resident set, with the V8 flags alone) and its wall time with the Lambda's CPU share for that memory (a cgroup CFS quota of MB/1,769 of a CPU), or how the envelope ended it. ${ENVELOPE_PEAK}`,
+  );
   for (const c of cells) out.push(`- ${c.sessions.toLocaleString('en-US')} sessions in ${c.memoryMb} MB: ${envelopeNote(c.result)}`);
   return out.join('\n');
 }
