@@ -5,9 +5,7 @@
  */
 import type { Row } from './measure.js';
 import type { Verdict } from './targets.js';
-
-const MIB = 1024 * 1024;
-const fixed = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+import { MIB, fixed } from './targets.js';
 
 /** Requests of the product before this issue (docs/performance.md, commit 27e0dc1), per scenario. */
 const REQUESTS_BEFORE: Readonly<Record<string, number>> = { steady: 80, burst: 4060 };

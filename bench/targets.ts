@@ -12,9 +12,9 @@ export interface Verdict {
   detail: string;
 }
 
-const MIB = 1024 * 1024;
+export const MIB = 1024 * 1024;
 const ratio = (a: number, b: number) => (b === 0 ? Number.NaN : a / b);
-const fixed = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+export const fixed = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
 /** The verdicts for the rows present (a scenario left out with --only is reported as not measured). */
 export function judge(rows: readonly Row[], settings: { latencyMs: number; concurrency: number }): Verdict[] {

@@ -39,7 +39,7 @@ export class KubeTransportError extends Error {
 }
 
 export interface KubeRequest {
-  method: 'GET' | 'DELETE' | 'POST';
+  method: 'GET' | 'DELETE';
   /** `/api/v1/namespaces/x/services`, appended to the cluster's server URL. */
   path: string;
   query?: Record<string, string | number | undefined>;
@@ -99,14 +99,15 @@ export class KubeHttp {
         else reject(error);
       };
       const req: ClientRequest = send(url, { method: request.method, headers, agent: this.agent, ...(auth.auth ? { auth: auth.auth } : {}) });
+      const { timeoutMs } = this.options;
       const timer = setTimeout(() => {
         timedOut = true;
-        const error = new KubeTransportError(`the request timed out after ${this.options.timeoutMs} ms`, true);
+        const error = timeoutError(timeoutMs);
         req.destroy(error);
         finish(error);
-      }, this.options.timeoutMs);
-      const failed = (error: unknown) =>
-        finish(timedOut ? new KubeTransportError(`the request timed out after ${this.options.timeoutMs} ms`, true) : transportError(error));
+      }, timeoutMs);
+      // No whole answer: a timeout once the timer fired, a transport failure otherwise.
+      const failed = (error: unknown) => finish(timedOut ? timeoutError(timeoutMs, error) : transportError(error));
       req.once('error', failed);
       req.once('response', (res: IncomingMessage) => {
         res.once('aborted', () => failed(new Error('the connection closed before the answer was whole')));
@@ -124,7 +125,8 @@ export class KubeHttp {
             // A reader that gave up leaves a body half read: that connection is not reused.
             if (!res.complete) res.destroy();
             // A body cut short (timeout, reset) is a transport failure; anything else is the reader's.
-            finish(timedOut || isConnectionError(error) ? transportOrTimeout(error, timedOut, this.options.timeoutMs) : error);
+            if (timedOut || isConnectionError(error)) failed(error);
+            else finish(error);
           },
         );
       });
@@ -174,8 +176,8 @@ function isConnectionError(error: unknown): boolean {
   return typeof code === 'string' && /^(ECONN|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ERR_STREAM_PREMATURE_CLOSE)/.test(code);
 }
 
-function transportOrTimeout(error: unknown, timedOut: boolean, timeoutMs: number): KubeTransportError {
-  return timedOut ? new KubeTransportError(`the request timed out after ${timeoutMs} ms`, true, { cause: error }) : transportError(error);
+function timeoutError(timeoutMs: number, cause?: unknown): KubeTransportError {
+  return new KubeTransportError(`the request timed out after ${timeoutMs} ms`, true, cause === undefined ? undefined : { cause });
 }
 
 function transportError(error: unknown): KubeTransportError {

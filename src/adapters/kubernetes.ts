@@ -99,13 +99,6 @@ export class KubernetesCluster implements Cluster {
     // keep the records of objects whose Deployment it has not seen yet: lists of the lighter
     // kinds, side by side with the Deployments, would run ahead of them and be held whole
     // (95 MiB of heap at 100,000 sessions). Listed after them, only orphans' records are kept.
-    await this.listAll(
-      namespace,
-      'Deployment',
-      (item) => toRecord('Deployment', namespace, (item as { metadata?: MetadataLike }).metadata),
-      (record) => sink.resource(record),
-      () => sink.restarted('Deployment'),
-    );
     const resources = (kind: ResourceKind) =>
       this.listAll(
         namespace,
@@ -114,6 +107,7 @@ export class KubernetesCluster implements Cluster {
         (record) => sink.resource(record),
         () => sink.restarted(kind),
       );
+    await resources('Deployment');
     await settleAll([
       resources('Service'),
       resources('Ingress'),

@@ -6,8 +6,10 @@
  *
  * This server writes JSON only: a range of `application/yaml` or
  * `application/vnd.kubernetes.protobuf` is accepted as the real server accepts it, and
- * answered in JSON. `as=Table` is not implemented: it is refused like any other
- * conversion the endpoint cannot do (406, or the next range of the header).
+ * answered in JSON. Of the `as=` conversions, this server serves the metadata ones, the
+ * only ones the product asks for; `as=Table` (kubectl's printing) is out of its scope, and
+ * answered as the real server answers a conversion an endpoint does not serve: 406, or the
+ * next range of the header.
  */
 import type { KubeStatus } from './status.js';
 
