@@ -75,7 +75,7 @@ async function runJob(job: ChildJob): Promise<{ wallMs: number; outcome: RunOutc
   const lists = job.algorithm === 'product-full-lists' ? 'full' : 'metadata';
   const cluster = new KubernetesCluster({ kubeConfig, concurrency: config.concurrency, lists, ...(job.pageSize ? { pageSize: job.pageSize } : {}) });
   const started = performance.now();
-  const summary = await reconcile(config, { cluster, store: undefined, logger: silentLogger });
+  const summary = await reconcile({ ...config, narrowed: false }, { cluster, store: undefined, logger: silentLogger });
   const wallMs = performance.now() - started;
   const { servicesChecked, orphanedFound, cleanedUp, errors } = summary.totals;
   return { wallMs, outcome: { status: summary.status, servicesChecked, orphanedFound, cleanedUp, errors } };

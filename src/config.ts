@@ -5,6 +5,9 @@
  * naming the variable or flag, raised before anything is listed or deleted.
  */
 
+import type { StaleKeysMode } from './core/keys.js';
+import { STALE_KEYS_MODES } from './core/keys.js';
+
 export type K8sMode = 'eks' | 'kubeconfig' | 'in-cluster';
 export const K8S_MODES: readonly K8sMode[] = ['eks', 'kubeconfig', 'in-cluster'];
 
@@ -25,6 +28,7 @@ export interface Config {
   maxDeletions: number;
   concurrency: number;
   intervalSeconds: number;
+  staleKeys: StaleKeysMode;
   sessionKeyPrefix: string;
   k8sMode: K8sMode;
   eksClusterName: string | undefined;
@@ -63,6 +67,7 @@ export const DEFAULTS = {
   RECONCILIATION_MAX_DELETIONS: '50',
   RECONCILIATION_CONCURRENCY: '8',
   RECONCILIATION_INTERVAL: '300',
+  RECONCILIATION_STALE_KEYS: 'report',
   SESSION_KEY_PREFIX: 'lab_session:',
   METRICS_NAMESPACE: 'LabReconciler',
 } as const;
@@ -104,6 +109,7 @@ export function loadConfig(options: LoadOptions): Config {
     maxDeletions: parseInteger(read('RECONCILIATION_MAX_DELETIONS'), 1, 100_000),
     concurrency: parseInteger(read('RECONCILIATION_CONCURRENCY'), 1, 64),
     intervalSeconds: parseInteger(read('RECONCILIATION_INTERVAL'), 60, 86_400),
+    staleKeys: parseChoice(required(read('RECONCILIATION_STALE_KEYS')), STALE_KEYS_MODES),
     sessionKeyPrefix: parseToken(read('SESSION_KEY_PREFIX')),
     k8sMode,
     eksClusterName: matching(optionalToken(read('EKS_CLUSTER_NAME')), 'EKS_CLUSTER_NAME', EKS_CLUSTER, 'an EKS cluster name (letters, digits, - and _, at most 100, starting with a letter or digit)'),
@@ -115,6 +121,10 @@ export function loadConfig(options: LoadOptions): Config {
   };
   if (config.intervalSeconds % 60 !== 0) {
     throw new ConfigError(sourceOf(read, 'RECONCILIATION_INTERVAL'), `must be a whole number of minutes (a multiple of 60), got ${config.intervalSeconds}`);
+  }
+  if (config.namespaces.includes('key')) {
+    // Its orphans' sightings would be named like stale keys' (lab-reconciler:sighting:key:{id}).
+    throw new ConfigError(sourceOf(read, 'RECONCILIATION_NAMESPACES'), 'cannot include the namespace "key": its sightings would share names with the stale session keys\' (lab-reconciler:sighting:key:*)');
   }
   if (k8sMode === 'eks') {
     if (!config.eksClusterName) throw new ConfigError('EKS_CLUSTER_NAME', 'is required when K8S_MODE is eks');
@@ -193,9 +203,14 @@ export function parseNamespaces(given: Given | undefined): string[] {
 }
 
 function parseMode(given: Given): K8sMode {
+  return parseChoice(given, K8S_MODES);
+}
+
+/** One of a few words, exactly (surrounding spaces aside). */
+function parseChoice<T extends string>(given: Given, choices: readonly T[]): T {
   const value = given.value.trim();
-  if ((K8S_MODES as readonly string[]).includes(value)) return value as K8sMode;
-  throw new ConfigError(given.source, `must be one of ${K8S_MODES.join(', ')}, got ${show(given.value)}`);
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new ConfigError(given.source, `must be one of ${choices.join(', ')}, got ${show(given.value)}`);
 }
 
 /** A non-empty value without white space. */

@@ -105,5 +105,7 @@ export function narrowSettings(config: Config, request: RunRequest): RunSettings
     maxDeletions: request.maxDeletions ?? config.maxDeletions,
     concurrency: config.concurrency,
     intervalSeconds: config.intervalSeconds,
+    staleKeys: config.staleKeys,
+    narrowed: request.namespaces !== undefined,
   };
 }

@@ -122,6 +122,26 @@ export interface SessionStore {
   unmarkPendingKeys(sessionIds: readonly string[]): Promise<void>;
   /** The key a session is kept under, for reports. */
   sessionKey(sessionId: string): string;
+  /** `SESSION_KEY_PREFIX`: every session key starts with it. */
+  readonly keyPrefix: string;
+  /**
+   * Every key under the session prefix (`SCAN ... MATCH {prefix}*`), every page. Rejects when
+   * any page cannot be read: a partial scan must never look like missing keys.
+   */
+  scanSessionKeys(): Promise<string[]>;
+  /**
+   * Reads the first sightings of these stale keys (epoch ms), each only as long as its key is
+   * unchanged since: a key rewritten since its sighting, or never seen, gets `now` as its
+   * first sighting, unless `readOnly` (then undefined). A key gone now is absent from the map.
+   */
+  keySightings(sessionIds: readonly string[], options: { now: number; ttlSeconds: number; readOnly: boolean }): Promise<Map<string, number | undefined>>;
+  /** Forgets the sightings of every stale key except these (stale in this run). */
+  forgetKeySightingsExcept(stillStale: ReadonlySet<string>): Promise<void>;
+  /**
+   * Deletes a stale key, in one atomic step, only if it is unchanged since its sighting:
+   * `changed` (rewritten, or recreated: its sighting starts over at `now`), `absent` (gone).
+   */
+  deleteStaleKey(sessionId: string, options: { now: number; ttlSeconds: number }): Promise<'deleted' | 'changed' | 'absent'>;
 }
 
 /**

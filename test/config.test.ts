@@ -34,6 +34,7 @@ describe('loadConfig', () => {
       maxDeletions: 50,
       concurrency: 8,
       intervalSeconds: 300,
+      staleKeys: 'report',
       sessionKeyPrefix: 'lab_session:',
       k8sMode: 'kubeconfig',
       eksClusterName: undefined,
@@ -61,6 +62,7 @@ describe('loadConfig', () => {
         'RECONCILIATION_MAX_DELETIONS',
         'RECONCILIATION_CONCURRENCY',
         'RECONCILIATION_INTERVAL',
+        'RECONCILIATION_STALE_KEYS',
         'SESSION_KEY_PREFIX',
         'METRICS_NAMESPACE',
         'K8S_MODE',
@@ -86,6 +88,7 @@ describe('loadConfig', () => {
       RECONCILIATION_MAX_DELETIONS: '1',
       RECONCILIATION_CONCURRENCY: '64',
       RECONCILIATION_INTERVAL: '600',
+      RECONCILIATION_STALE_KEYS: ' delete ',
       SESSION_KEY_PREFIX: 'session:',
       K8S_MODE: 'in-cluster',
       KUBECONFIG: '/tmp/kubeconfig',
@@ -105,6 +108,7 @@ describe('loadConfig', () => {
       maxDeletions: 1,
       concurrency: 64,
       intervalSeconds: 600,
+      staleKeys: 'delete',
       sessionKeyPrefix: 'session:',
       k8sMode: 'in-cluster',
       eksClusterName: undefined,
@@ -164,6 +168,18 @@ describe('loadConfig', () => {
     const error = errorOf(() => load({ [variable]: value }));
     expect(error.setting).toBe(variable);
     expect(error.message).toMatch(new RegExp(`^${variable}: must be a whole number from \\d+ to \\d+, got`));
+  });
+
+  it.each(['yes', 'Delete', '', 'report,delete'])('refuses RECONCILIATION_STALE_KEYS=%j, naming the variable and the choices', (value) => {
+    const error = errorOf(() => load({ RECONCILIATION_STALE_KEYS: value }));
+    expect(error.setting).toBe('RECONCILIATION_STALE_KEYS');
+    expect(error.message).toBe(`RECONCILIATION_STALE_KEYS: must be one of report, delete, off, got ${JSON.stringify(value)}`);
+  });
+
+  it('refuses the namespace "key", whose sightings would be named like the stale keys\'', () => {
+    const error = errorOf(() => load({ RECONCILIATION_NAMESPACES: 'jupyter-lab,key' }));
+    expect(error.setting).toBe('RECONCILIATION_NAMESPACES');
+    expect(error.message).toMatch(/cannot include the namespace "key"/);
   });
 
   it('refuses an interval that is not a whole number of minutes (the schedule is in minutes)', () => {

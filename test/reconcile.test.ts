@@ -15,6 +15,8 @@ const SETTINGS: RunSettings = {
   maxDeletions: 50,
   concurrency: 4,
   intervalSeconds: 300,
+  staleKeys: 'report',
+  narrowed: false,
 };
 
 function world() {
@@ -202,9 +204,10 @@ describe('reconcile', () => {
     // Assess
     expect(summary.dryRun).toBe(true);
     expect(w.store.snapshot()).toEqual(before);
+    // Only reads: the keys' scan, and the sightings read without recording.
     const storeCalls = w.log.filter((c) => c.port === 'store');
-    expect(storeCalls.map((c) => c.operation)).toEqual(['sightings']);
-    expect(storeCalls[0]?.readOnly).toBe(true);
+    expect(storeCalls.map((c) => c.operation).sort()).toEqual(['scanSessionKeys', 'sightings']);
+    expect(storeCalls.find((c) => c.operation === 'sightings')?.readOnly).toBe(true);
     expect(w.cluster.has('Service', NS, 'jupyter-service-abc')).toBe(true);
   });
 

@@ -7,6 +7,7 @@ import { Redis } from '@upstash/redis';
 import type { SessionStore } from '../ports.js';
 import type { RetryPolicy } from './retry.js';
 import { withRetry } from './retry.js';
+import { messageOf } from '../errors.js';
 
 /** The run lock's key. */
 export const LOCK_KEY = 'lab-reconciler:lock';
@@ -19,6 +20,17 @@ export function sightingKey(namespace: string, sessionId: string): string {
   return `lab-reconciler:sighting:${namespace}:${sessionId}`;
 }
 
+/** Where the first sighting of a stale session key is kept (the contract's name). */
+export function keySightingKey(sessionId: string): string {
+  return `lab-reconciler:sighting:key:${sessionId}`;
+}
+
+/** The set of session ids whose stale keys have a sighting, so that a run can forget them. */
+export const KEY_SIGHTINGS = 'lab-reconciler:key-sightings';
+
+/** Keys asked for per SCAN page: one request per page, whatever the page holds. */
+export const SCAN_COUNT = 1000;
+
 // Deletes the lock only if it still holds this owner's token: a run whose lock expired and
 // was taken by another must not release the other's.
 const RELEASE_SCRIPT = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
@@ -28,6 +40,94 @@ const RENEW_SCRIPT = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis
 
 /** Keys per DEL or MGET: keeps each command, and so each request, of a bounded size. */
 const CHUNK = 500;
+
+// A stale key is deleted only if it is the key that was seen stale, unchanged: its sighting
+// holds `{firstSeenAt}:{fingerprint}`, the fingerprint a SHA-1 of its type and whole value,
+// made here, server side, so that the check and the delete are one atomic step. A key that
+// is recreated or rewritten between two runs (a new session under the same id, key first)
+// starts its confirmation over instead of being deleted.
+const FINGERPRINT = `
+local function fingerprint(key)
+  local kind = redis.call("TYPE", key)
+  if type(kind) == "table" then kind = kind.ok end
+  if kind == "none" then return nil end
+  local parts = {}
+  if kind == "string" then
+    parts = { redis.call("GET", key) }
+  elseif kind == "list" then
+    parts = redis.call("LRANGE", key, 0, -1)
+  elseif kind == "set" then
+    parts = redis.call("SMEMBERS", key)
+    table.sort(parts)
+  elseif kind == "hash" then
+    local flat = redis.call("HGETALL", key)
+    for i = 1, #flat, 2 do parts[#parts + 1] = #flat[i] .. ":" .. flat[i] .. flat[i + 1] end
+    table.sort(parts)
+  elseif kind == "zset" then
+    parts = redis.call("ZRANGE", key, 0, -1, "WITHSCORES")
+  elseif kind == "stream" then
+    parts = { tostring(redis.call("XLEN", key)) }
+    local last = redis.call("XREVRANGE", key, "+", "-", "COUNT", 1)
+    if last[1] then parts[2] = last[1][1] end
+  end
+  local text = kind
+  for i = 1, #parts do text = text .. "\\n" .. #parts[i] .. ":" .. parts[i] end
+  return redis.sha1hex(text)
+end
+local function sighted(value)
+  if not value then return nil, nil end
+  local sep = string.find(value, ":", 1, true)
+  if not sep then return nil, nil end
+  return string.sub(value, 1, sep - 1), string.sub(value, sep + 1)
+end
+`;
+
+// KEYS: the index set, then per stale key its session key and its sighting key.
+// ARGV: now, ttl seconds, "1" when read-only, then the session ids.
+// Answers per key: its first sighting time, "new" (unseen, read-only), or "gone".
+const KEY_SIGHTINGS_SCRIPT = `${FINGERPRINT}
+local out = {}
+for i = 2, #KEYS, 2 do
+  local id = ARGV[3 + i / 2]
+  local current = fingerprint(KEYS[i])
+  if not current then
+    out[#out + 1] = "gone"
+  else
+    local at, seen = sighted(redis.call("GET", KEYS[i + 1]))
+    if at and seen == current then
+      if ARGV[3] ~= "1" then redis.call("EXPIRE", KEYS[i + 1], ARGV[2]) end
+      out[#out + 1] = at
+    elseif ARGV[3] == "1" then
+      out[#out + 1] = "new"
+    else
+      redis.call("SET", KEYS[i + 1], ARGV[1] .. ":" .. current, "EX", ARGV[2])
+      redis.call("SADD", KEYS[1], id)
+      out[#out + 1] = ARGV[1]
+    end
+  end
+end
+return out`;
+
+// KEYS: the session key, its sighting key, the index set. ARGV: the session id, now, ttl.
+const DELETE_STALE_SCRIPT = `${FINGERPRINT}
+local current = fingerprint(KEYS[1])
+if not current then
+  redis.call("DEL", KEYS[2])
+  redis.call("SREM", KEYS[3], ARGV[1])
+  return "absent"
+end
+local at, seen = sighted(redis.call("GET", KEYS[2]))
+if at and seen == current then
+  redis.call("DEL", KEYS[1], KEYS[2])
+  redis.call("SREM", KEYS[3], ARGV[1])
+  return "deleted"
+end
+redis.call("SET", KEYS[2], ARGV[2] .. ":" .. current, "EX", ARGV[3])
+redis.call("SADD", KEYS[3], ARGV[1])
+return "changed"`;
+
+/** Keys per sighting script: each reads a value, so fewer than a plain MGET. */
+const SIGHTING_CHUNK = 100;
 
 export interface UpstashOptions {
   url: string;
@@ -52,7 +152,7 @@ export function createUpstashClient({ url, token, timeoutMs = 10_000 }: UpstashO
 export class UpstashSessionStore implements SessionStore {
   constructor(
     private readonly redis: Redis,
-    private readonly keyPrefix: string,
+    readonly keyPrefix: string,
   ) {}
 
   sessionKey(sessionId: string): string {
@@ -108,6 +208,68 @@ export class UpstashSessionStore implements SessionStore {
     return (await retried(() => this.redis.del(this.sessionKey(sessionId)))) > 0;
   }
 
+  async scanSessionKeys(): Promise<string[]> {
+    const match = `${globEscape(this.keyPrefix)}*`;
+    const keys = new Set<string>();
+    let cursor = '0';
+    let page = 0;
+    do {
+      page += 1;
+      const from = cursor;
+      let answer: unknown;
+      try {
+        answer = await retried(() => this.redis.scan(from, { match, count: SCAN_COUNT }));
+      } catch (error) {
+        throw new Error(`SCAN failed on page ${page}, after ${keys.size} keys: ${messageOf(error)}`);
+      }
+      const [next, found] = scanPage(answer, page);
+      // SCAN may return a key more than once; the set keeps each once.
+      for (const key of found) keys.add(key);
+      cursor = next;
+    } while (cursor !== '0');
+    return [...keys];
+  }
+
+  async keySightings(
+    sessionIds: readonly string[],
+    { now, ttlSeconds, readOnly }: { now: number; ttlSeconds: number; readOnly: boolean },
+  ): Promise<Map<string, number | undefined>> {
+    const result = new Map<string, number | undefined>();
+    for (let i = 0; i < sessionIds.length; i += SIGHTING_CHUNK) {
+      const ids = sessionIds.slice(i, i + SIGHTING_CHUNK);
+      const keys = [KEY_SIGHTINGS, ...ids.flatMap((id) => [this.sessionKey(id), keySightingKey(id)])];
+      const args = [String(now), String(ttlSeconds), readOnly ? '1' : '0', ...ids];
+      const answers = await retried(() => this.redis.eval(KEY_SIGHTINGS_SCRIPT, keys, args));
+      if (!Array.isArray(answers) || answers.length !== ids.length) throw new Error(`the key sightings script answered ${JSON.stringify(answers)?.slice(0, 80)}`);
+      ids.forEach((id, index) => {
+        const answer = String(answers[index]);
+        if (answer === 'gone') return;
+        const seen = Number(answer);
+        // "new" is not a time; anything else we did not write only delays a delete.
+        result.set(id, Number.isFinite(seen) && seen > 0 ? seen : undefined);
+      });
+    }
+    return result;
+  }
+
+  async forgetKeySightingsExcept(stillStale: ReadonlySet<string>): Promise<void> {
+    const sighted = (await retried(() => this.redis.smembers(KEY_SIGHTINGS))).map(String);
+    const forget = sighted.filter((id) => !stillStale.has(id));
+    for (const ids of chunks(forget)) {
+      const pipeline = this.redis.pipeline();
+      pipeline.del(...ids.map(keySightingKey));
+      pipeline.srem(KEY_SIGHTINGS, ...ids);
+      await retried(() => pipeline.exec());
+    }
+  }
+
+  async deleteStaleKey(sessionId: string, { now, ttlSeconds }: { now: number; ttlSeconds: number }): Promise<'deleted' | 'changed' | 'absent'> {
+    const keys = [this.sessionKey(sessionId), keySightingKey(sessionId), KEY_SIGHTINGS];
+    const answer = String(await retried(() => this.redis.eval(DELETE_STALE_SCRIPT, keys, [sessionId, String(now), String(ttlSeconds)])));
+    if (answer === 'deleted' || answer === 'changed' || answer === 'absent') return answer;
+    throw new Error(`the stale key delete script answered ${JSON.stringify(answer).slice(0, 80)}`);
+  }
+
   async markPendingKeys(sessionIds: readonly string[]): Promise<void> {
     for (const ids of chunks(sessionIds)) {
       const [first, ...rest] = ids;
@@ -135,6 +297,20 @@ function retried<T>(call: () => Promise<T>): Promise<T> {
 }
 
 const STORE_RETRY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1_000, budgetMs: 2_000 };
+
+/** SCAN's MATCH is a glob: the prefix's own `*?[]\\` must match themselves. */
+export function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+/** One SCAN answer, checked: `[nextCursor, keys]`. */
+function scanPage(answer: unknown, page: number): [string, string[]] {
+  if (Array.isArray(answer) && answer.length === 2 && Array.isArray(answer[1])) {
+    const [next, keys] = answer as [unknown, unknown[]];
+    if ((typeof next === 'string' || typeof next === 'number') && /^\d+$/.test(String(next))) return [String(next), keys.map(String)];
+  }
+  throw new Error(`SCAN page ${page} answered ${JSON.stringify(answer)?.slice(0, 80)}, not [cursor, keys]`);
+}
 
 function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];

@@ -22,7 +22,8 @@ import { renderTable } from './table.js';
 export const USAGE = `Usage: lab-reconciler <plan|apply> [options]
 
 Finds lab sessions whose Deployment is gone (orphaned Services, Ingresses, ConfigMaps and
-session keys) and cleans them up safely.
+session keys) and cleans them up safely; and, the other way round, session keys without any
+resource (stale keys) and Deployments without a session key (leaked, only reported).
 
 Commands:
   plan                  show what would be cleaned and why; never deletes (deletes are sent
@@ -39,7 +40,10 @@ Options:
   --output table|json   table (default) for people, json for the run's summary
   --min-age SECONDS     grace period on resources' age (RECONCILIATION_MIN_AGE_SECONDS)
   --confirm-seconds S   how long a session must have been seen orphaned (RECONCILIATION_CONFIRM_SECONDS)
-  --max-deletions N     most sessions cleaned in one run (RECONCILIATION_MAX_DELETIONS)
+  --max-deletions N     most sessions cleaned and stale keys deleted in one run
+                        (RECONCILIATION_MAX_DELETIONS)
+  --stale-keys MODE     report (default), delete or off: what to do with session keys whose
+                        session has no resource left (RECONCILIATION_STALE_KEYS)
   -h, --help            show this help
 
 Environment: the RECONCILIATION_*, SESSION_KEY_PREFIX, K8S_MODE, KUBECONFIG and
@@ -60,6 +64,7 @@ const FLAG_VARIABLES: Readonly<Record<string, Variable>> = {
   'min-age': 'RECONCILIATION_MIN_AGE_SECONDS',
   'confirm-seconds': 'RECONCILIATION_CONFIRM_SECONDS',
   'max-deletions': 'RECONCILIATION_MAX_DELETIONS',
+  'stale-keys': 'RECONCILIATION_STALE_KEYS',
   kubeconfig: 'KUBECONFIG',
 };
 
@@ -85,6 +90,7 @@ function parse(argv: readonly string[]): { command: 'plan' | 'apply' | undefined
         'min-age': { type: 'string' },
         'confirm-seconds': { type: 'string' },
         'max-deletions': { type: 'string' },
+        'stale-keys': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -136,7 +142,11 @@ async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<
   }
   const context = flags.context as string | undefined;
   const config = loadConfig({ env: io.env, overrides, defaultMode: 'kubeconfig', ...(context !== undefined ? { context } : {}) });
-  const settings: RunSettings = { ...config, namespaces: narrow(config.namespaces, flags.namespaces as string | undefined) };
+  const settings: RunSettings = {
+    ...config,
+    namespaces: narrow(config.namespaces, flags.namespaces as string | undefined),
+    narrowed: flags.namespaces !== undefined,
+  };
   if (command === 'plan') settings.dryRun = true;
 
   // Everything that can be wrong with the configuration is found before any request.

@@ -26,8 +26,8 @@ interface Pending {
  * safer: a Deployment seen, or a ready endpoint seen, by the first attempt still counts.
  */
 export class SessionCollector implements ObservationSink {
-  /** Session ids with a Deployment, per lab type. */
-  private readonly live = new Map<string, Set<string>>();
+  /** Session ids with a Deployment, per lab type, with the Deployment's creation time. */
+  private readonly live = new Map<string, Map<string, number | undefined>>();
   private readonly pending = new Map<string, Map<string, Pending>>();
   private readonly counts: Record<ResourceKind | 'EndpointSlice', number> = { Deployment: 0, Service: 0, Ingress: 0, ConfigMap: 0, EndpointSlice: 0 };
 
@@ -48,8 +48,8 @@ export class SessionCollector implements ObservationSink {
     const { labType, sessionId } = name;
     if (record.kind === 'Deployment') {
       let ids = this.live.get(labType);
-      if (!ids) this.live.set(labType, (ids = new Set()));
-      ids.add(sessionId);
+      if (!ids) this.live.set(labType, (ids = new Map()));
+      ids.set(sessionId, record.createdAt);
       this.pending.get(labType)?.delete(sessionId);
       return;
     }
@@ -95,8 +95,8 @@ export class SessionCollector implements ObservationSink {
     }
     orphans.sort((a, b) => a.labType.localeCompare(b.labType) || a.sessionId.localeCompare(b.sessionId));
     const liveSessionIds = new Set<string>();
-    for (const ids of this.live.values()) for (const id of ids) liveSessionIds.add(id);
-    return { namespace: this.namespace, servicesChecked: this.counts.Service, orphans, liveSessionIds };
+    for (const ids of this.live.values()) for (const id of ids.keys()) liveSessionIds.add(id);
+    return { namespace: this.namespace, servicesChecked: this.counts.Service, orphans, liveSessionIds, deployments: this.live };
   }
 
   private isLive(labType: string, sessionId: string): boolean {

@@ -54,3 +54,21 @@ export function nameFor(kind: ResourceKind, session: SessionName): string {
 export function sessionKeyOf(session: SessionName): string {
   return `${session.labType}\u0000${session.sessionId}`;
 }
+
+/** The product's own keys in the session store: never a session's, whatever the prefix. */
+export const OWN_KEY_PREFIX = 'lab-reconciler:';
+
+// A session id as a resource name can carry it (see `pattern`): only such an id can ever have
+// resources, so only its key can be judged against the cluster.
+const SESSION_ID = /^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$/;
+
+/**
+ * The session id a store key belongs to, or undefined when the key is not a session key that
+ * can be judged: not under the prefix, one of the product's own keys, or an id that no
+ * resource name could carry (its resources, if any, would be named otherwise: never guessed at).
+ */
+export function sessionIdOfKey(key: string, prefix: string): string | undefined {
+  if (!key.startsWith(prefix) || key.startsWith(OWN_KEY_PREFIX)) return undefined;
+  const id = key.slice(prefix.length);
+  return id.length <= 240 && SESSION_ID.test(id) ? id : undefined;
+}

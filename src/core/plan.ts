@@ -3,6 +3,8 @@
  * session. No I/O, no clock: `now` is a parameter, so every decision can be replayed.
  */
 import type { ResourceRecord } from '../ports.js';
+import type { LeakedDeployment, StaleKeyDecision, StaleKeysMode } from './keys.js';
+import { findLeakedDeployments, findStaleKeys, judgeStaleKeys, sessionsWithResources } from './keys.js';
 
 // Grouping by session happens as the lists arrive (collect.ts); re-exported for the callers of the plan.
 export { findOrphans } from './collect.js';
@@ -28,6 +30,8 @@ export interface NamespaceFindings {
   orphans: OrphanSession[];
   /** Session ids that have a Deployment here: alive, whatever else is true. */
   liveSessionIds: Set<string>;
+  /** The Deployments of sessions: lab type, then session id, to its creation time (epoch ms). */
+  deployments: ReadonlyMap<string, ReadonlyMap<string, number | undefined>>;
 }
 
 /** The settings the decisions depend on. */
@@ -40,12 +44,24 @@ export interface PlanSettings {
 /** First sightings per namespace, then per session id (epoch ms). */
 export type Sightings = ReadonlyMap<string, ReadonlyMap<string, number>>;
 
+/** The store's side, when the run read its session keys (complete lists, not narrowed, a store). */
+export interface KeysInput {
+  mode: Exclude<StaleKeysMode, 'off'>;
+  prefix: string;
+  /** Every key the scan returned, under the session prefix. */
+  scanned: ReadonlySet<string>;
+  /** First sightings of stale keys, by session id (epoch ms). */
+  sightings: ReadonlyMap<string, number>;
+}
+
 export interface PlanInput {
   findings: readonly NamespaceFindings[];
   /** Undefined when there is no session store: confirmation then acts as 0. */
   sightings: Sightings | undefined;
   settings: PlanSettings;
   now: number;
+  /** Undefined when the keys were not read: then no key is judged and no Deployment is leaked. */
+  keys?: KeysInput;
 }
 
 /** The decision on one orphaned session. */
@@ -65,14 +81,24 @@ export interface SessionDecision {
 
 export interface Plan {
   decisions: SessionDecision[];
-  /** More sessions to clean than `maxDeletions`: none is cleaned (the circuit breaker). */
+  /** The stale session keys, in key order; empty when the keys were not read. */
+  staleKeys: StaleKeyDecision[];
+  /** Deployments without a session key; empty when the keys were not read. Never acted on. */
+  leakedDeployments: LeakedDeployment[];
+  /**
+   * More sessions to clean and stale keys to delete, together, than `maxDeletions`: none of
+   * either is deleted (the circuit breaker).
+   */
   aborted: boolean;
   /** Whether sightings were used; false when confirmation acted as 0. */
   confirmationActive: boolean;
 }
 
-/** Decides, for every orphaned session, whether it is cleaned or spared and why. */
-export function decide({ findings, sightings, settings, now }: PlanInput): Plan {
+/**
+ * Decides, for every orphaned session, whether it is cleaned or spared and why; and, when the
+ * keys were read, every stale key's fate and the leaked Deployments.
+ */
+export function decide({ findings, sightings, settings, now, keys }: PlanInput): Plan {
   const liveAnywhere = new Set<string>();
   for (const namespace of findings) for (const id of namespace.liveSessionIds) liveAnywhere.add(id);
   const confirmationActive = sightings !== undefined && settings.confirmSeconds > 0;
@@ -93,15 +119,23 @@ export function decide({ findings, sightings, settings, now }: PlanInput): Plan 
     }
   }
 
+  const staleKeys = keys ? judgeStaleKeys(findStaleKeys(keys.scanned, keys.prefix, sessionsWithResources(findings)), keys.sightings, keys.mode, settings, now) : [];
+  const leakedDeployments = keys ? findLeakedDeployments(findings, keys.scanned, keys.prefix, settings.minAgeSeconds, now) : [];
+
   const toClean = decisions.filter((d) => d.action === 'clean');
-  const aborted = toClean.length > settings.maxDeletions;
+  const keysToDelete = staleKeys.filter((k) => k.action === 'delete');
+  const aborted = toClean.length + keysToDelete.length > settings.maxDeletions;
   if (aborted) {
     for (const decision of toClean) {
       decision.action = 'spare';
       decision.reason = 'cap-exceeded';
     }
+    for (const key of keysToDelete) {
+      key.action = 'spare';
+      key.reason = 'cap-exceeded';
+    }
   }
-  return { decisions, aborted, confirmationActive };
+  return { decisions, staleKeys, leakedDeployments, aborted, confirmationActive };
 }
 
 /** The first reason that spares a session, in order of how much a person should know it. */

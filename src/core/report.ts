@@ -3,6 +3,8 @@
  */
 import type { SessionKeyOutcome, SessionOutcome } from './apply.js';
 import { ref } from './apply.js';
+import type { StaleKeyOutcome, StaleKeyOutcomeAction } from './apply-keys.js';
+import type { LeakedDeployment } from './keys.js';
 import type { NamespaceFindings } from './plan.js';
 
 export type RunStatus = 'ok' | 'partial' | 'failed' | 'aborted' | 'disabled' | 'locked';
@@ -16,6 +18,10 @@ export interface Totals {
   resourcesDeleted: number;
   sessionKeysDeleted: number;
   errors: number;
+  /** Keys under the session prefix with no resource of their session in any listed namespace. */
+  staleSessionKeys: number;
+  staleSessionKeysDeleted: number;
+  leakedDeployments: number;
 }
 
 export interface NamespaceSummary {
@@ -25,6 +31,7 @@ export interface NamespaceSummary {
   cleanedUp: number;
   spared: number;
   errors: number;
+  leakedDeployments: number;
   /** Why the namespace was not reconciled, when it was not. */
   error?: string;
 }
@@ -42,6 +49,16 @@ export interface SessionSummary {
   error?: string;
 }
 
+export interface StaleKeySummary {
+  key: string;
+  sessionId: string;
+  action: StaleKeyOutcomeAction;
+  reason: string;
+  /** When it was first seen stale, unchanged since; absent when not known. */
+  firstSeenAt?: string;
+  error?: string;
+}
+
 /** The run's summary: the Lambda's response and the command line's `--output json`. */
 export interface Summary {
   status: RunStatus;
@@ -51,6 +68,10 @@ export interface Summary {
   totals: Totals;
   namespaces: NamespaceSummary[];
   sessions: SessionSummary[];
+  /** Session keys without a session; empty when the run did not read the keys. */
+  staleSessionKeys: StaleKeySummary[];
+  /** Deployments without a session key, for a person to look at; never acted on. */
+  leakedDeployments: LeakedDeployment[];
   /** What an operator should know about the run as a whole (no session store, store errors...). */
   warnings: string[];
 }
@@ -66,6 +87,9 @@ export interface SummaryInput {
   finishedAt: number;
   namespaces: readonly NamespaceResult[];
   outcomes: readonly SessionOutcome[];
+  /** The stale keys' outcomes; empty when the keys were not read. */
+  staleKeys?: readonly StaleKeyOutcome[];
+  leakedDeployments?: readonly LeakedDeployment[];
   /** The circuit breaker opened: too many sessions to clean. */
   aborted: boolean;
   /** Errors that belong to no namespace or session (session store, lock...). */
@@ -84,11 +108,16 @@ const EMPTY_TOTALS: Totals = {
   resourcesDeleted: 0,
   sessionKeysDeleted: 0,
   errors: 0,
+  staleSessionKeys: 0,
+  staleSessionKeysDeleted: 0,
+  leakedDeployments: 0,
 };
 
 /** Builds the summary of a run that reached the cluster. */
 export function summarize(input: SummaryInput): Summary {
-  const namespaces = input.namespaces.map((result) => namespaceSummary(result, input.outcomes));
+  const leaked = input.leakedDeployments ?? [];
+  const staleKeys = input.staleKeys ?? [];
+  const namespaces = input.namespaces.map((result) => namespaceSummary(result, input.outcomes, leaked));
   const totals: Totals = { ...EMPTY_TOTALS, errors: input.runErrors, sessionKeysDeleted: input.extraSessionKeysDeleted ?? 0 };
   for (const ns of namespaces) {
     totals.namespacesChecked += ns.error === undefined ? 1 : 0;
@@ -102,6 +131,10 @@ export function summarize(input: SummaryInput): Summary {
     if (!input.dryRun) totals.resourcesDeleted += outcome.deleted.length;
     if (outcome.sessionKey === 'deleted') totals.sessionKeysDeleted += 1;
   }
+  totals.staleSessionKeys = staleKeys.length;
+  totals.staleSessionKeysDeleted = staleKeys.filter((k) => k.action === 'deleted').length;
+  totals.leakedDeployments = leaked.length;
+  totals.errors += staleKeys.filter((k) => k.action === 'failed').length;
   return {
     status: statusOf(input, totals),
     dryRun: input.dryRun,
@@ -110,6 +143,8 @@ export function summarize(input: SummaryInput): Summary {
     totals,
     namespaces,
     sessions: input.outcomes.map(sessionSummary),
+    staleSessionKeys: staleKeys.map(staleKeySummary),
+    leakedDeployments: leaked.map((d) => ({ ...d })),
     warnings: [...input.warnings],
   };
 }
@@ -121,9 +156,9 @@ function statusOf(input: SummaryInput, totals: Totals): RunStatus {
   return totals.errors > 0 ? 'partial' : 'ok';
 }
 
-function namespaceSummary(result: NamespaceResult, outcomes: readonly SessionOutcome[]): NamespaceSummary {
+function namespaceSummary(result: NamespaceResult, outcomes: readonly SessionOutcome[], leaked: readonly LeakedDeployment[]): NamespaceSummary {
   if (!result.findings) {
-    return { namespace: result.namespace, servicesChecked: 0, orphanedFound: 0, cleanedUp: 0, spared: 0, errors: 1, error: result.error };
+    return { namespace: result.namespace, servicesChecked: 0, orphanedFound: 0, cleanedUp: 0, spared: 0, errors: 1, leakedDeployments: 0, error: result.error };
   }
   const mine = outcomes.filter((o) => o.decision.orphan.namespace === result.namespace);
   return {
@@ -133,7 +168,15 @@ function namespaceSummary(result: NamespaceResult, outcomes: readonly SessionOut
     cleanedUp: mine.filter((o) => o.action === 'cleaned').length,
     spared: mine.filter((o) => o.action === 'spared').length,
     errors: mine.filter((o) => o.action === 'failed').length,
+    leakedDeployments: leaked.filter((d) => d.namespace === result.namespace).length,
   };
+}
+
+function staleKeySummary(outcome: StaleKeyOutcome): StaleKeySummary {
+  const summary: StaleKeySummary = { key: outcome.key, sessionId: outcome.sessionId, action: outcome.action, reason: outcome.reason };
+  if (outcome.firstSeenAt !== undefined) summary.firstSeenAt = new Date(outcome.firstSeenAt).toISOString();
+  if (outcome.error !== undefined) summary.error = outcome.error;
+  return summary;
 }
 
 function sessionSummary(outcome: SessionOutcome): SessionSummary {
@@ -164,6 +207,8 @@ export function emptySummary(
     totals: { ...EMPTY_TOTALS, errors },
     namespaces: [],
     sessions: [],
+    staleSessionKeys: [],
+    leakedDeployments: [],
     warnings,
   };
 }
@@ -180,6 +225,9 @@ export type MetricName =
   | 'SessionKeysDeleted'
   | 'Errors'
   | 'CircuitBreakerOpen'
+  | 'StaleSessionKeys'
+  | 'StaleSessionKeysDeleted'
+  | 'LeakedDeployments'
   | 'DurationMs';
 
 export interface MetricValues {
@@ -204,6 +252,9 @@ export function metricValues(summary: Summary): MetricValues {
       SessionKeysDeleted: totals.sessionKeysDeleted,
       Errors: totals.errors,
       CircuitBreakerOpen: summary.status === 'aborted' ? 1 : 0,
+      StaleSessionKeys: totals.staleSessionKeys,
+      StaleSessionKeysDeleted: totals.staleSessionKeysDeleted,
+      LeakedDeployments: totals.leakedDeployments,
       DurationMs: summary.durationMs,
     },
     namespaces: summary.namespaces.map((ns) => ({
@@ -214,6 +265,7 @@ export function metricValues(summary: Summary): MetricValues {
         SessionsCleaned: ns.cleanedUp,
         SessionsSpared: ns.spared,
         Errors: ns.errors,
+        LeakedDeployments: ns.leakedDeployments,
       },
     })),
   };

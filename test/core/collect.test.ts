@@ -36,9 +36,13 @@ function referenceFindings(observation: NamespaceObservation): NamespaceFindings
     if (!group) groups.set(key, (group = { ...name, live: false, resources: [] }));
     return group;
   };
+  const deployments = new Map<string, Map<string, number | undefined>>();
   for (const d of observation.deployments) {
     const group = groupOf(d);
-    if (group) group.live = true;
+    if (!group) continue;
+    group.live = true;
+    if (!deployments.has(group.labType)) deployments.set(group.labType, new Map());
+    deployments.get(group.labType)!.set(group.sessionId, d.createdAt);
   }
   for (const r of [...observation.services, ...observation.ingresses, ...observation.configMaps]) groupOf(r)?.resources.push(r);
   const ready = new Set(observation.endpointSlices.filter((s) => s.namespace === namespace && s.serviceName && s.readyEndpoints > 0).map((s) => s.serviceName!));
@@ -55,7 +59,7 @@ function referenceFindings(observation: NamespaceObservation): NamespaceFindings
     orphans.push({ namespace, labType: g.labType, sessionId: g.sessionId, resources: g.resources, hasReadyEndpoints: g.resources.some((r) => r.kind === 'Service' && ready.has(r.name)) });
   }
   orphans.sort((a, b) => a.labType.localeCompare(b.labType) || a.sessionId.localeCompare(b.sessionId));
-  return { namespace, servicesChecked: observation.services.filter((s) => s.namespace === namespace).length, orphans, liveSessionIds };
+  return { namespace, servicesChecked: observation.services.filter((s) => s.namespace === namespace).length, orphans, liveSessionIds, deployments };
 }
 
 type Arrival = { type: 'resource'; record: ResourceRecord } | { type: 'slice'; record: EndpointSliceRecord };

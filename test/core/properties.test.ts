@@ -129,7 +129,7 @@ function build(model: ClusterModel) {
   const logger = new RecordingLogger();
   const runOnce = (dryRun: boolean) =>
     reconcile(
-      { enabled: true, namespaces: ALLOWED, dryRun, intervalSeconds: 300, ...model.settings },
+      { enabled: true, namespaces: ALLOWED, dryRun, intervalSeconds: 300, staleKeys: 'report', narrowed: false, ...model.settings },
       { cluster, store: model.withStore ? store : undefined, logger, clock },
     );
   return { clock, log, cluster, store, logger, runOnce };
@@ -251,8 +251,10 @@ describe('reconcile over generated clusters', () => {
         expect(world.cluster.snapshot()).toEqual(clusterBefore);
         expect(world.store.snapshot()).toEqual(storeBefore);
         expect(deleteCalls(world.log).every((c) => c.dryRun === true)).toBe(true);
-        expect(world.log.filter((c) => c.port === 'store' && c.operation !== 'sightings')).toEqual([]);
-        expect(summary.totals).toMatchObject({ cleanedUp: 0, resourcesDeleted: 0, sessionKeysDeleted: 0 });
+        // Only reads: the sightings (read-only, as asserted below) and the keys' scan.
+        expect(world.log.filter((c) => c.port === 'store' && !['sightings', 'keySightings', 'scanSessionKeys'].includes(c.operation))).toEqual([]);
+        expect(world.log.filter((c) => c.port === 'store' && c.operation !== 'scanSessionKeys').every((c) => c.readOnly === true)).toBe(true);
+        expect(summary.totals).toMatchObject({ cleanedUp: 0, resourcesDeleted: 0, sessionKeysDeleted: 0, staleSessionKeysDeleted: 0 });
       }),
       RUNS,
     );

@@ -10,7 +10,7 @@ import { FakeCluster, FakeSessionStore, FixedClock, RecordingLogger, addSession 
 const STARTED = Date.parse('2026-11-26T12:00:00.000Z');
 
 /** The contract's keys, as its JSON example spells them. */
-const SUMMARY_KEYS = ['status', 'dryRun', 'startedAt', 'durationMs', 'totals', 'namespaces', 'sessions'];
+const SUMMARY_KEYS = ['status', 'dryRun', 'startedAt', 'durationMs', 'totals', 'namespaces', 'sessions', 'staleSessionKeys', 'leakedDeployments'];
 const TOTALS_KEYS = [
   'namespacesChecked',
   'servicesChecked',
@@ -20,8 +20,12 @@ const TOTALS_KEYS = [
   'resourcesDeleted',
   'sessionKeysDeleted',
   'errors',
+  'staleSessionKeys',
+  'staleSessionKeysDeleted',
+  'leakedDeployments',
 ];
-const NAMESPACE_KEYS = ['namespace', 'servicesChecked', 'orphanedFound', 'cleanedUp', 'spared', 'errors'];
+// `leakedDeployments` per namespace feeds the per-Namespace LeakedDeployments metric.
+const NAMESPACE_KEYS = ['namespace', 'servicesChecked', 'orphanedFound', 'cleanedUp', 'spared', 'errors', 'leakedDeployments'];
 const SESSION_KEYS = ['namespace', 'labType', 'sessionId', 'action', 'reason', 'resources'];
 const METRIC_NAMES = [
   'RunsCompleted',
@@ -34,6 +38,9 @@ const METRIC_NAMES = [
   'SessionKeysDeleted',
   'Errors',
   'CircuitBreakerOpen',
+  'StaleSessionKeys',
+  'StaleSessionKeysDeleted',
+  'LeakedDeployments',
   'DurationMs',
 ];
 
@@ -162,10 +169,13 @@ describe('summarize', () => {
       resourcesDeleted: 7,
       sessionKeysDeleted: 3,
       errors: 0,
+      staleSessionKeys: 0,
+      staleSessionKeysDeleted: 0,
+      leakedDeployments: 0,
     });
     expect(summary.namespaces).toEqual([
-      { namespace: 'jupyter-lab', servicesChecked: 4, orphanedFound: 3, cleanedUp: 2, spared: 1, errors: 0 },
-      { namespace: 'ubuntu-lab', servicesChecked: 2, orphanedFound: 1, cleanedUp: 1, spared: 0, errors: 0 },
+      { namespace: 'jupyter-lab', servicesChecked: 4, orphanedFound: 3, cleanedUp: 2, spared: 1, errors: 0, leakedDeployments: 0 },
+      { namespace: 'ubuntu-lab', servicesChecked: 2, orphanedFound: 1, cleanedUp: 1, spared: 0, errors: 0, leakedDeployments: 0 },
     ]);
     expect(summary.startedAt).toBe('2026-11-26T12:00:00.000Z');
     expect(summary.durationMs).toBe(812);
@@ -267,8 +277,36 @@ describe('metricValues', () => {
       SessionKeysDeleted: 2,
       Errors: 1,
       CircuitBreakerOpen: 0,
+      StaleSessionKeys: 0,
+      StaleSessionKeysDeleted: 0,
+      LeakedDeployments: 0,
       DurationMs: 812,
     });
+  });
+
+  it('counts stale keys found and deleted, and leaked Deployments per run and per namespace', async () => {
+    // Prepare: two stale keys (one deleted, one whose delete failed) and two leaked Deployments
+    const { input } = await scenario();
+    const leaked = (namespace: string, sessionId: string) => ({ namespace, labType: 'jupyter', sessionId, name: `jupyter-lab-${sessionId}`, ageSeconds: 600 });
+    const summary = summarize({
+      ...input,
+      staleKeys: [
+        { key: 'lab_session:gone1', sessionId: 'gone1', action: 'deleted', reason: 'no-resources', firstSeenAt: STARTED - 600_000 },
+        { key: 'lab_session:gone2', sessionId: 'gone2', action: 'failed', reason: 'delete-failed', firstSeenAt: STARTED - 600_000, error: 'HTTP 500' },
+      ],
+      leakedDeployments: [leaked('jupyter-lab', 'd1'), leaked('jupyter-lab', 'd2'), leaked('ubuntu-lab', 'd3')],
+    });
+    // Act
+    const metrics = metricValues(summary);
+    // Assess
+    expect(summary.totals).toMatchObject({ staleSessionKeys: 2, staleSessionKeysDeleted: 1, leakedDeployments: 3, errors: 1 });
+    expect(summary.status).toBe('partial');
+    expect(summary.staleSessionKeys[1]).toEqual({ key: 'lab_session:gone2', sessionId: 'gone2', action: 'failed', reason: 'delete-failed', firstSeenAt: '2026-11-26T11:50:00.000Z', error: 'HTTP 500' });
+    expect(metrics.run).toMatchObject({ StaleSessionKeys: 2, StaleSessionKeysDeleted: 1, LeakedDeployments: 3 });
+    expect(metrics.namespaces.map((n) => [n.namespace, n.values.LeakedDeployments])).toEqual([
+      ['jupyter-lab', 2],
+      ['ubuntu-lab', 1],
+    ]);
   });
 
   it('gives per-namespace values under contract names only', async () => {
@@ -276,7 +314,7 @@ describe('metricValues', () => {
     const metrics = metricValues(summarize(input));
     expect(metrics.namespaces.map((n) => n.namespace)).toEqual(['jupyter-lab', 'ubuntu-lab']);
     for (const { values } of metrics.namespaces) for (const name of Object.keys(values)) expect(METRIC_NAMES).toContain(name);
-    expect(metrics.namespaces[0]!.values).toEqual({ ServicesChecked: 4, OrphanedFound: 3, SessionsCleaned: 2, SessionsSpared: 1, Errors: 0 });
+    expect(metrics.namespaces[0]!.values).toEqual({ ServicesChecked: 4, OrphanedFound: 3, SessionsCleaned: 2, SessionsSpared: 1, Errors: 0, LeakedDeployments: 0 });
   });
 
   it('raises CircuitBreakerOpen for an aborted run only', async () => {

@@ -79,6 +79,9 @@ beforeEach(async () => {
   seedSession(server, 'jupyter-lab', 'jupyter', 'dead1');
   seedSession(server, 'ubuntu-lab', 'ubuntu', 'dead2');
   for (const id of ['live', 'dead1', 'dead2']) await direct.call('SET', `lab_session:${id}`, '{"user":"ada"}');
+  // The other direction: a key whose session has no resource, and a Deployment without its key.
+  await direct.call('SET', 'lab_session:ghost', '{"user":"bob"}');
+  seedSession(server, 'ubuntu-lab', 'ubuntu', 'leak', { deployment: true, service: false, ingress: false, configMap: false });
 });
 
 interface Invocation {
@@ -128,7 +131,8 @@ async function invoke(event: unknown, env: Record<string, string> = {}): Promise
 
 const RUN_METRICS = [
   'RunsCompleted', 'NamespacesChecked', 'ServicesChecked', 'OrphanedFound', 'SessionsCleaned', 'SessionsSpared',
-  'ResourcesDeleted', 'SessionKeysDeleted', 'Errors', 'CircuitBreakerOpen', 'DurationMs',
+  'ResourcesDeleted', 'SessionKeysDeleted', 'Errors', 'CircuitBreakerOpen', 'StaleSessionKeys', 'StaleSessionKeysDeleted',
+  'LeakedDeployments', 'DurationMs',
 ];
 
 /** The run-level EMF document (dimension set exactly [Cluster]). */
@@ -148,12 +152,23 @@ describe(`dist/handler.mjs on ${NODE === process.execPath ? `this Node (${proces
     // Assess: the summary
     expect(run.error).toBeUndefined();
     const summary = run.result!;
-    expect(Object.keys(summary).sort()).toEqual(['dryRun', 'durationMs', 'namespaces', 'sessions', 'startedAt', 'status', 'totals', 'warnings']);
+    expect(Object.keys(summary).sort()).toEqual(['dryRun', 'durationMs', 'leakedDeployments', 'namespaces', 'sessions', 'staleSessionKeys', 'startedAt', 'status', 'totals', 'warnings']);
     expect(summary).toMatchObject({
       status: 'ok',
       dryRun: false,
-      totals: { namespacesChecked: 2, servicesChecked: 3, orphanedFound: 2, cleanedUp: 2, spared: 0, resourcesDeleted: 6, sessionKeysDeleted: 2, errors: 0 },
+      totals: {
+        namespacesChecked: 2, servicesChecked: 3, orphanedFound: 2, cleanedUp: 2, spared: 0, resourcesDeleted: 6, sessionKeysDeleted: 2, errors: 0,
+        staleSessionKeys: 1, staleSessionKeysDeleted: 0, leakedDeployments: 1,
+      },
     });
+    // The default RECONCILIATION_STALE_KEYS=report: found and reported, never deleted
+    expect(summary.staleSessionKeys).toEqual([{ key: 'lab_session:ghost', sessionId: 'ghost', action: 'reported', reason: 'no-resources', firstSeenAt: expect.any(String) }]);
+    // First seen by this run: its sighting is recorded now, for a later run to confirm
+    expect(Date.parse(summary.staleSessionKeys[0]!.firstSeenAt!)).toBeGreaterThanOrEqual(Date.parse(summary.startedAt));
+    expect(String(await direct.call('GET', 'lab-reconciler:sighting:key:ghost'))).toMatch(/^\d+:[0-9a-f]{40}$/);
+    expect(String(await direct.call('GET', 'lab_session:ghost'))).toBe('{"user":"bob"}');
+    expect(summary.leakedDeployments).toEqual([{ namespace: 'ubuntu-lab', labType: 'ubuntu', sessionId: 'leak', name: 'ubuntu-lab-leak', ageSeconds: expect.any(Number) }]);
+    expect(names(server, 'Deployment', 'ubuntu-lab')).toEqual(['ubuntu-lab-leak']);
     expect(summary.sessions.map((s) => [s.namespace, s.labType, s.sessionId, s.action, s.reason, s.sessionKey])).toEqual([
       ['jupyter-lab', 'jupyter', 'dead1', 'cleaned', 'no-deployment', 'deleted'],
       ['ubuntu-lab', 'ubuntu', 'dead2', 'cleaned', 'no-deployment', 'deleted'],
@@ -175,8 +190,9 @@ describe(`dist/handler.mjs on ${NODE === process.execPath ? `this Node (${proces
     expect(definition.Metrics.map((m) => m.Name).sort()).toEqual([...RUN_METRICS].sort());
     expect(definition.Metrics.every((m) => m.Unit === (m.Name === 'DurationMs' ? 'Milliseconds' : 'Count'))).toBe(true);
     expect(metrics).toMatchObject({ Cluster: CLUSTER, RunsCompleted: 1, SessionsCleaned: 2, ResourcesDeleted: 6, SessionKeysDeleted: 2, Errors: 0, CircuitBreakerOpen: 0 });
+    expect(metrics).toMatchObject({ StaleSessionKeys: 1, StaleSessionKeysDeleted: 0, LeakedDeployments: 1 });
     const perNamespace = run.emf.filter((d) => JSON.stringify(d._aws.CloudWatchMetrics[0]!.Dimensions) === '[["Cluster","Namespace"]]');
-    expect(perNamespace.map((d) => [d.Namespace, d.SessionsCleaned])).toEqual([['jupyter-lab', 1], ['ubuntu-lab', 1]]);
+    expect(perNamespace.map((d) => [d.Namespace, d.SessionsCleaned, d.LeakedDeployments])).toEqual([['jupyter-lab', 1, 0], ['ubuntu-lab', 1, 1]]);
     // Assess: a JSON log line per action, with the request id
     const deleted = run.lines.find((l) => l.message === 'Deleted Service jupyter-lab/jupyter-service-dead1');
     expect(deleted).toMatchObject({ level: 'INFO', function_request_id: 'e2e-request-0001', namespace: 'jupyter-lab', sessionId: 'dead1' });

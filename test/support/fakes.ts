@@ -313,7 +313,19 @@ export function sightingKey(namespace: string, sessionId: string): string {
   return `lab-reconciler:sighting:${namespace}:${sessionId}`;
 }
 
+/** Where a stale key's first sighting is kept (the contract's name). */
+export function keySightingKey(sessionId: string): string {
+  return `lab-reconciler:sighting:key:${sessionId}`;
+}
+
+/** The ids whose stale keys have a sighting (as the Upstash adapter names the set). */
+export const KEY_SIGHTINGS = 'lab-reconciler:key-sightings';
+
 type StoreOperation =
+  | 'scanSessionKeys'
+  | 'keySightings'
+  | 'forgetKeySightingsExcept'
+  | 'deleteStaleKey'
   | 'acquireLock'
   | 'releaseLock'
   | 'renewLock'
@@ -350,7 +362,7 @@ export class FakeSessionStore implements SessionStore {
   private readonly keys = new Map<string, StoredValue>();
   private readonly failures: { operation: StoreOperation; error: Error; remaining: number }[] = [];
   private readonly clock: Clock;
-  private readonly keyPrefix: string;
+  readonly keyPrefix: string;
 
   constructor(options: FakeSessionStoreOptions) {
     this.clock = options.clock;
@@ -476,6 +488,88 @@ export class FakeSessionStore implements SessionStore {
     return this.call('unmarkPendingKeys', `[${sessionIds.join(',')}]`, {}, () => {
       this.pending = this.pending.filter((id) => !sessionIds.includes(id));
     });
+  }
+
+  /** Every live key under the prefix, like SCAN MATCH (which also returns the product's own when they match). */
+  async scanSessionKeys(): Promise<string[]> {
+    return this.call('scanSessionKeys', `${this.keyPrefix}*`, {}, () => this.snapshot().map(([key]) => key).filter((key) => key.startsWith(this.keyPrefix)));
+  }
+
+  async keySightings(
+    sessionIds: readonly string[],
+    { now, ttlSeconds, readOnly }: { now: number; ttlSeconds: number; readOnly: boolean },
+  ): Promise<Map<string, number | undefined>> {
+    return this.call('keySightings', `[${sessionIds.join(',')}]`, { readOnly }, () => {
+      const result = new Map<string, number | undefined>();
+      for (const id of sessionIds) {
+        const current = this.get(this.sessionKey(id));
+        if (current === undefined) continue;
+        const seen = this.keySighting(id);
+        // The value stands in for the adapter's fingerprint: a rewritten key starts over.
+        if (seen && seen.value === current) {
+          if (!readOnly) this.setKey(keySightingKey(id), `${seen.at}\u0000${current}`, ttlSeconds * 1000);
+          result.set(id, seen.at);
+        } else if (readOnly) {
+          result.set(id, undefined);
+        } else {
+          this.setKey(keySightingKey(id), `${now}\u0000${current}`, ttlSeconds * 1000);
+          this.keySighted = [...new Set([...this.keySighted, id])].sort();
+          result.set(id, now);
+        }
+      }
+      return result;
+    });
+  }
+
+  async forgetKeySightingsExcept(stillStale: ReadonlySet<string>): Promise<void> {
+    return this.call('forgetKeySightingsExcept', `[${[...stillStale].join(',')}]`, {}, () => {
+      const forget = this.keySighted.filter((id) => !stillStale.has(id));
+      for (const id of forget) this.keys.delete(keySightingKey(id));
+      this.keySighted = this.keySighted.filter((id) => stillStale.has(id));
+    });
+  }
+
+  async deleteStaleKey(sessionId: string, { now, ttlSeconds }: { now: number; ttlSeconds: number }): Promise<'deleted' | 'changed' | 'absent'> {
+    const key = this.sessionKey(sessionId);
+    return this.call('deleteStaleKey', key, {}, () => {
+      const current = this.get(key);
+      const seen = this.keySighting(sessionId);
+      const forget = () => {
+        this.keys.delete(keySightingKey(sessionId));
+        this.keySighted = this.keySighted.filter((id) => id !== sessionId);
+      };
+      if (current === undefined) {
+        forget();
+        return 'absent';
+      }
+      if (seen && seen.value === current) {
+        this.keys.delete(key);
+        forget();
+        return 'deleted';
+      }
+      this.setKey(keySightingKey(sessionId), `${now}\u0000${current}`, ttlSeconds * 1000);
+      this.keySighted = [...new Set([...this.keySighted, sessionId])].sort();
+      return 'changed';
+    });
+  }
+
+  /** A stale key's sighting: when, and the value it had then. */
+  keySighting(sessionId: string): { at: number; value: string } | undefined {
+    const stored = this.get(keySightingKey(sessionId));
+    if (stored === undefined) return undefined;
+    const sep = stored.indexOf('\u0000');
+    return { at: Number(stored.slice(0, sep)), value: stored.slice(sep + 1) };
+  }
+
+  /** The ids with a key sighting (a Redis set, kept here as a JSON array under KEY_SIGHTINGS). */
+  private get keySighted(): string[] {
+    const stored = this.get(KEY_SIGHTINGS);
+    return stored === undefined ? [] : (JSON.parse(stored) as string[]);
+  }
+
+  private set keySighted(ids: string[]) {
+    if (ids.length === 0) this.keys.delete(KEY_SIGHTINGS);
+    else this.setKey(KEY_SIGHTINGS, JSON.stringify(ids));
   }
 
   /** The pending set as stored (a Redis set, kept here as a JSON array under PENDING_KEYS). */

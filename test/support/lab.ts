@@ -123,6 +123,8 @@ export function settings(changes: Partial<RunSettings> = {}): RunSettings {
     maxDeletions: 50,
     concurrency: 8,
     intervalSeconds: 300,
+    staleKeys: 'report',
+    narrowed: false,
     ...changes,
   };
 }

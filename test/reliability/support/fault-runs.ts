@@ -227,9 +227,11 @@ function emptyStandIn(): Summary {
     dryRun: false,
     startedAt: new Date().toISOString(),
     durationMs: 0,
-    totals: { namespacesChecked: 0, servicesChecked: 0, orphanedFound: 0, cleanedUp: 0, spared: 0, resourcesDeleted: 0, sessionKeysDeleted: 0, errors: 0 },
+    totals: { namespacesChecked: 0, servicesChecked: 0, orphanedFound: 0, cleanedUp: 0, spared: 0, resourcesDeleted: 0, sessionKeysDeleted: 0, errors: 0, staleSessionKeys: 0, staleSessionKeysDeleted: 0, leakedDeployments: 0 },
     namespaces: [],
     sessions: [],
+    staleSessionKeys: [],
+    leakedDeployments: [],
     warnings: [],
   };
 }

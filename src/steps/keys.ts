@@ -1,0 +1,106 @@
+/**
+ * The store's side of the observe step: the session keys, read with SCAN beside the lists,
+ * and the stale keys' sightings. Keys are judged only from complete knowledge: a store, every
+ * allowlisted namespace listed, a run not narrowed, a scan that read every page. Otherwise
+ * nothing is judged, and the run's warnings say why.
+ */
+import type { Logger, SessionStore } from '../ports.js';
+import type { NamespaceResult } from '../core/report.js';
+import type { KeysInput, NamespaceFindings } from '../core/plan.js';
+import type { StaleKey } from '../core/keys.js';
+import { findStaleKeys, keyConfirmSeconds, sessionsWithResources, unjudgedKeys } from '../core/keys.js';
+import { messageOf } from '../errors.js';
+import type { RunSettings } from '../reconcile.js';
+import type { RunNotes } from './notes.js';
+
+/** The scan of the session keys, or why there is none (undefined: no store, said elsewhere). */
+export type KeyScan = { keys: string[] } | { skipped: string | undefined } | { failed: string };
+
+const NOT_LOOKED_FOR = 'so no stale session key or leaked Deployment was looked for';
+
+/** Reads every session key, unless the run is not to judge them. Never rejects. */
+export async function scanKeys(store: SessionStore | undefined, settings: RunSettings, logger: Logger): Promise<KeyScan> {
+  if (!store) return { skipped: undefined };
+  if (settings.staleKeys === 'off') return { skipped: `RECONCILIATION_STALE_KEYS is off: session keys were not read, ${NOT_LOOKED_FOR}` };
+  if (settings.narrowed) {
+    return { skipped: `The run was narrowed to ${settings.namespaces.join(', ')}: session keys are judged only by a run over the whole allowlist, ${NOT_LOOKED_FOR}` };
+  }
+  try {
+    const keys = await store.scanSessionKeys();
+    logger.info(`Read ${keys.length} keys under ${store.keyPrefix}`, { keys: keys.length });
+    return { keys };
+  } catch (error) {
+    return { failed: messageOf(error) };
+  }
+}
+
+/** How long a stale key's sighting is kept: long enough to be confirmed, then forgotten. */
+export function keySightingTtlSeconds(settings: Pick<RunSettings, 'minAgeSeconds' | 'confirmSeconds' | 'intervalSeconds'>): number {
+  return keyConfirmSeconds(settings) + Math.max(3 * settings.intervalSeconds, 3600);
+}
+
+/**
+ * What the plan needs of the keys, or undefined when they are not to be judged this run.
+ * Reads (and, unless a dry run, records) the sightings of the keys found stale; a key gone
+ * since the scan is dropped from what was scanned.
+ */
+export async function keysForPlan(
+  scan: KeyScan,
+  namespaces: readonly NamespaceResult[],
+  findings: readonly NamespaceFindings[],
+  store: SessionStore | undefined,
+  settings: RunSettings,
+  now: number,
+  notes: RunNotes,
+): Promise<KeysInput | undefined> {
+  if ('skipped' in scan) {
+    if (scan.skipped) notes.warnings.push(scan.skipped);
+    return undefined;
+  }
+  if ('failed' in scan) {
+    notes.problem(`Could not read the session keys, ${NOT_LOOKED_FOR}: ${scan.failed}`);
+    return undefined;
+  }
+  const unlisted = namespaces.filter((ns) => ns.findings === undefined).map((ns) => ns.namespace);
+  if (unlisted.length > 0) {
+    notes.warnings.push(`Session keys were not judged: ${unlisted.join(', ')} could not be listed completely, and a session could be alive there unseen, ${NOT_LOOKED_FOR}`);
+    return undefined;
+  }
+  // Not reached with a scan in hand (scanKeys skips both), but the types must hear it.
+  if (!store || settings.staleKeys === 'off') return undefined;
+  const prefix = store.keyPrefix;
+  const unjudged = unjudgedKeys(scan.keys, prefix);
+  if (unjudged > 0) notes.warnings.push(`${unjudged} keys under ${prefix} were left alone: their session ids could not name a Kubernetes resource, so they cannot be judged`);
+
+  const scanned = new Set(scan.keys);
+  const stale = findStaleKeys(scanned, prefix, sessionsWithResources(findings));
+  const sightings = stale.length > 0 ? await staleKeySightings(store, stale, scanned, settings, now, notes) : new Map<string, number>();
+  return { mode: settings.staleKeys, prefix, scanned, sightings };
+}
+
+/** The first sightings of the stale keys; drops from `scanned` the keys gone since the scan. */
+async function staleKeySightings(
+  store: SessionStore,
+  stale: readonly StaleKey[],
+  scanned: Set<string>,
+  settings: RunSettings,
+  now: number,
+  notes: RunNotes,
+): Promise<Map<string, number>> {
+  const sightings = new Map<string, number>();
+  try {
+    const seen = await store.keySightings(
+      stale.map((k) => k.sessionId),
+      { now, ttlSeconds: keySightingTtlSeconds(settings), readOnly: settings.dryRun },
+    );
+    for (const { key, sessionId } of stale) {
+      if (!seen.has(sessionId)) scanned.delete(key);
+      const at = seen.get(sessionId);
+      if (at !== undefined) sightings.set(sessionId, at);
+    }
+  } catch (error) {
+    // Without sightings no key is confirmed: each waits for a later run.
+    notes.problem(`Could not read or record the stale session keys' sightings; no stale key was confirmed: ${messageOf(error)}`);
+  }
+  return sightings;
+}

@@ -1,0 +1,79 @@
+/**
+ * The orphaned sessions' sightings in the session store: read (and recorded) before the plan,
+ * forgotten after the run for the sessions alive again or cleaned. The store keeps them under
+ * `lab-reconciler:sighting:{namespace}:{sessionId}`, with a TTL.
+ */
+import type { SessionStore } from '../ports.js';
+import type { SessionOutcome } from '../core/apply.js';
+import type { NamespaceFindings, Sightings } from '../core/plan.js';
+import { settleAll } from '../core/pool.js';
+import { messageOf } from '../errors.js';
+import type { RunSettings } from '../reconcile.js';
+import type { RunNotes } from './notes.js';
+
+/** How long a sighting is kept: long enough to be confirmed by a later run, then forgotten. */
+export function sightingTtlSeconds(settings: Pick<RunSettings, 'confirmSeconds' | 'intervalSeconds'>): number {
+  return settings.confirmSeconds + Math.max(3 * settings.intervalSeconds, 3600);
+}
+
+/**
+ * The first sightings of this run's orphans; undefined without a store (confirmation then
+ * acts as 0, and the summary says so). Sightings that cannot be read confirm nothing.
+ */
+export async function orphanSightings(
+  store: SessionStore | undefined,
+  findings: readonly NamespaceFindings[],
+  settings: RunSettings,
+  now: number,
+  notes: RunNotes,
+): Promise<Sightings | undefined> {
+  if (!store) {
+    notes.warnings.push(
+      'No session store is configured (UPSTASH_REDIS_REST_URL): session keys were not touched, stale session keys and leaked Deployments were not looked for, and RECONCILIATION_CONFIRM_SECONDS acted as 0',
+    );
+    return undefined;
+  }
+  if (settings.confirmSeconds === 0) return new Map();
+  const result = new Map<string, Map<string, number>>();
+  try {
+    await settleAll(
+      findings.map(async (ns) => {
+        if (ns.orphans.length === 0) return;
+        const ids = [...new Set(ns.orphans.map((o) => o.sessionId))];
+        result.set(ns.namespace, await store.sightings(ns.namespace, ids, { now, ttlSeconds: sightingTtlSeconds(settings), readOnly: settings.dryRun }));
+      }),
+    );
+    return result;
+  } catch (error) {
+    // Without sightings nothing can be confirmed: every orphan waits for a later run.
+    notes.problem(`Could not read or record sightings in the session store; no session was confirmed: ${messageOf(error)}`);
+    return new Map();
+  }
+}
+
+/**
+ * A session alive again, or cleaned, loses its sighting; the TTL takes care of the rest.
+ * An id that is also orphaned here (under another lab type) keeps it.
+ */
+export async function forgetSightings(
+  store: SessionStore,
+  findings: readonly NamespaceFindings[],
+  outcomes: readonly SessionOutcome[],
+): Promise<void> {
+  const cleaned = new Map<string, string[]>();
+  for (const outcome of outcomes) {
+    if (outcome.action !== 'cleaned') continue;
+    const { namespace, sessionId } = outcome.decision.orphan;
+    const ids = cleaned.get(namespace) ?? [];
+    ids.push(sessionId);
+    cleaned.set(namespace, ids);
+  }
+  await settleAll(
+    findings.map(async (ns) => {
+      const orphaned = new Set(ns.orphans.map((o) => o.sessionId));
+      const alive = [...ns.liveSessionIds].filter((id) => !orphaned.has(id));
+      const ids = [...alive, ...(cleaned.get(ns.namespace) ?? [])];
+      if (ids.length > 0) await store.forgetSightings(ns.namespace, ids);
+    }),
+  );
+}
