@@ -28,6 +28,7 @@ const ENVIRONMENT = [
   'RECONCILIATION_MAX_DELETIONS',
   'RECONCILIATION_CONCURRENCY',
   'RECONCILIATION_INTERVAL',
+  'RECONCILIATION_STALE_KEYS',
   'SESSION_KEY_PREFIX',
   'K8S_MODE',
   'EKS_CLUSTER_NAME',
@@ -40,7 +41,8 @@ const ENVIRONMENT = [
 
 const METRICS = [
   'RunsCompleted', 'NamespacesChecked', 'ServicesChecked', 'OrphanedFound', 'SessionsCleaned',
-  'SessionsSpared', 'ResourcesDeleted', 'SessionKeysDeleted', 'Errors', 'CircuitBreakerOpen', 'DurationMs',
+  'SessionsSpared', 'ResourcesDeleted', 'SessionKeysDeleted', 'Errors', 'CircuitBreakerOpen', 'StaleSessionKeys',
+  'StaleSessionKeysDeleted', 'LeakedDeployments', 'DurationMs',
 ];
 
 /** Every IAM action the function's role may ever hold (some only under a Condition). */
@@ -126,6 +128,12 @@ function checkTemplate(file) {
   check('alarm on RunsCompleted missing for three intervals (breaching)',
     runs?.Period === interval && runs.EvaluationPeriods === 3 && runs.TreatMissingData === 'breaching'
       && runs.ComparisonOperator === 'LessThanThreshold' && runs.Threshold === 1, show(runs));
+  const leaked = alarm('custom', 'LeakedDeployments');
+  check('alarm on LeakedDeployments above 0 in three consecutive runs, dimension Cluster',
+    leaked?.Namespace === env.METRICS_NAMESPACE && leaked.Period === interval && leaked.EvaluationPeriods === 3 && leaked.DatapointsToAlarm === 3
+      && leaked.Threshold === 0 && leaked.ComparisonOperator === 'GreaterThanThreshold' && leaked.TreatMissingData === 'notBreaching'
+      && show(leaked.Dimensions) === show([{ Name: 'Cluster', Value: env.EKS_CLUSTER_NAME }]), show(leaked));
+  check('RECONCILIATION_STALE_KEYS is report, delete or off', ['report', 'delete', 'off'].includes(env.RECONCILIATION_STALE_KEYS), show(env.RECONCILIATION_STALE_KEYS));
   for (const metric of ['Errors', 'Throttles']) {
     check(`alarm on AWS/Lambda ${metric}`, !!alarm('AWS/Lambda', metric));
   }

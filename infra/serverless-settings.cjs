@@ -48,6 +48,12 @@ module.exports = async ({ resolveVariable }) => {
     return value;
   };
 
+  const choice = async (name, choices) => {
+    const value = await read(name);
+    if (!choices.includes(value)) throw new SettingError(name, `must be one of ${choices.join(', ')}, got "${value}"`);
+    return value;
+  };
+
   const integer = async (name, min, max) => {
     const value = await read(name);
     if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
@@ -160,6 +166,7 @@ module.exports = async ({ resolveVariable }) => {
     reconciliationMaxDeletions: String(await integer('reconciliationMaxDeletions', 1, 100000)),
     reconciliationConcurrency: String(await integer('reconciliationConcurrency', 1, 64)),
     reconciliationInterval: String(intervalSeconds),
+    reconciliationStaleKeys: await choice('reconciliationStaleKeys', ['report', 'delete', 'off']),
     sessionKeyPrefix: await token('sessionKeyPrefix', { required: true }),
     eksClusterName,
     upstashRedisRestUrl,

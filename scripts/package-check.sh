@@ -31,6 +31,7 @@ base=(--stage dev --param="eksClusterName=ci-cluster")
 options=(--stage dev
   --param="eksClusterName=ci-cluster"
   --param="reconciliationInterval=60"
+  --param="reconciliationStaleKeys=delete"
   --param="upstashRedisRestUrl=https://ci-example.upstash.io"
   --param="upstashRedisRestTokenParameter=/lab-reconciler/ci/upstash-token"
   --param="kmsKeyArn=arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -66,6 +67,13 @@ if npx --no-install osls package "${base[@]}" --param="reconciliationInterval=90
 fi
 grep -q 'multiple of 60' "$work/bad.log" || { cat "$work/bad.log"; fail "the error does not name the rule"; }
 echo "refused, with: $(grep -o 'param "reconciliationInterval"[^(]*' "$work/bad.log" | head -1)"
+
+step "a bad param stops packaging (reconciliationStaleKeys=purge is not a mode)"
+if npx --no-install osls package "${base[@]}" --param="reconciliationStaleKeys=purge" --package "$work/bad-keys" >"$work/bad-keys.log" 2>&1; then
+  fail "osls packaged RECONCILIATION_STALE_KEYS=purge"
+fi
+grep -q 'must be one of report, delete, off' "$work/bad-keys.log" || { cat "$work/bad-keys.log"; fail "the error does not name the choices"; }
+echo "refused, with: $(grep -o 'param "reconciliationStaleKeys"[^(]*' "$work/bad-keys.log" | head -1)"
 
 step "the package: one ES module that loads and runs"
 python3 -m zipfile -l .serverless/lab-reconciler.zip

@@ -3,6 +3,7 @@
  * Pure: a summary in, text out.
  */
 import type { Summary } from '../core/report.js';
+import { KEYS_NOT_JUDGED } from '../core/keys.js';
 
 /** Left-aligned columns; numbers are right-aligned. */
 function columns(rows: string[][], numeric: ReadonlySet<number> = new Set()): string {
@@ -62,8 +63,11 @@ export function renderTable(summary: Summary, { command, source }: TableContext)
     out.push('', 'No orphaned sessions.');
   }
 
+  out.push(...otherDirection(summary));
+
   if (!summary.dryRun) {
-    out.push('', `Deleted ${summary.totals.resourcesDeleted} resources and ${summary.totals.sessionKeysDeleted} session keys.`);
+    const stale = summary.totals.staleSessionKeysDeleted > 0 ? `, and ${summary.totals.staleSessionKeysDeleted} stale session keys` : '';
+    out.push('', `Deleted ${summary.totals.resourcesDeleted} resources and ${summary.totals.sessionKeysDeleted} session keys${stale}.`);
   }
   if (summary.warnings.length > 0) {
     out.push('', 'Warnings:', ...summary.warnings.map((w) => `  - ${w}`));
@@ -72,9 +76,42 @@ export function renderTable(summary: Summary, { command, source }: TableContext)
   return out.join('\n') + '\n';
 }
 
+/** The other direction: keys without a session, Deployments without a key (when the keys were read). */
+function otherDirection(summary: Summary): string[] {
+  const out: string[] = [];
+  if (summary.staleSessionKeys.length > 0) {
+    const rows = [['KEY', 'ACTION', 'REASON', 'FIRST SEEN STALE']];
+    for (const k of summary.staleSessionKeys) rows.push([k.key, k.action, k.reason, k.error ? `${k.firstSeenAt ?? '-'}  (${k.error})` : (k.firstSeenAt ?? '-')]);
+    out.push('', 'Stale session keys (no Deployment, Service, Ingress or ConfigMap of the session in any namespace):', columns(rows));
+  }
+  if (summary.leakedDeployments.length > 0) {
+    const rows = [['NAMESPACE', 'LAB', 'SESSION', 'DEPLOYMENT', 'AGE']];
+    for (const d of summary.leakedDeployments) rows.push([d.namespace, d.labType, d.sessionId, d.name, age(d.ageSeconds)]);
+    out.push('', 'Leaked Deployments (no session key: the session ended, its pods still run; never deleted, look at them):', columns(rows));
+  }
+  // Said only when the keys were read: otherwise the warnings say why they were not.
+  const read = !summary.warnings.some((w) => w.includes(KEYS_NOT_JUDGED));
+  if (read && summary.namespaces.length > 0 && summary.staleSessionKeys.length === 0 && summary.leakedDeployments.length === 0) {
+    out.push('', 'No stale session keys and no leaked Deployments.');
+  }
+  return out;
+}
+
+/** `3d 4h`, `2h 5m`, `7m`: enough to tell a leak of minutes from one of days. */
+function age(seconds: number): string {
+  const d = Math.floor(seconds / 86_400);
+  const h = Math.floor((seconds % 86_400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  return `${m}m`;
+}
+
 const REASONS = [
   'Reasons: no-deployment = cleaned or to be cleaned; has-endpoints = a Service still has ready endpoints (look at it);',
   '  too-young = a resource is younger than RECONCILIATION_MIN_AGE_SECONDS; unconfirmed = not yet seen orphaned for',
   '  RECONCILIATION_CONFIRM_SECONDS; keep-annotation = lab-reconciler/keep: "true"; cap-exceeded = more sessions to clean',
   '  than RECONCILIATION_MAX_DELETIONS, so none was cleaned.',
+  'Stale keys: no-resources = reported (RECONCILIATION_STALE_KEYS=report) or deleted; unconfirmed = not yet seen stale, unchanged,',
+  '  for max(RECONCILIATION_MIN_AGE_SECONDS, RECONCILIATION_CONFIRM_SECONDS); gone = deleted by somebody else first.',
 ].join('\n');

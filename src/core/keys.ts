@@ -10,6 +10,9 @@ import { nameFor, sessionIdOfKey } from './naming.js';
 export type StaleKeysMode = 'report' | 'delete' | 'off';
 export const STALE_KEYS_MODES: readonly StaleKeysMode[] = ['report', 'delete', 'off'];
 
+/** Ends every warning of a run that did not judge the keys (the table relies on it). */
+export const KEYS_NOT_JUDGED = 'so no stale session key or leaked Deployment was looked for';
+
 /** A key under the session prefix whose session id has no resource in any listed namespace. */
 export interface StaleKey {
   key: string;

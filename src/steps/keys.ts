@@ -8,7 +8,7 @@ import type { Logger, SessionStore } from '../ports.js';
 import type { NamespaceResult } from '../core/report.js';
 import type { KeysInput, NamespaceFindings } from '../core/plan.js';
 import type { StaleKey } from '../core/keys.js';
-import { findStaleKeys, keyConfirmSeconds, sessionsWithResources, unjudgedKeys } from '../core/keys.js';
+import { KEYS_NOT_JUDGED, findStaleKeys, keyConfirmSeconds, sessionsWithResources, unjudgedKeys } from '../core/keys.js';
 import { messageOf } from '../errors.js';
 import type { RunSettings } from '../reconcile.js';
 import type { RunNotes } from './notes.js';
@@ -16,14 +16,13 @@ import type { RunNotes } from './notes.js';
 /** The scan of the session keys, or why there is none (undefined: no store, said elsewhere). */
 export type KeyScan = { keys: string[] } | { skipped: string | undefined } | { failed: string };
 
-const NOT_LOOKED_FOR = 'so no stale session key or leaked Deployment was looked for';
 
 /** Reads every session key, unless the run is not to judge them. Never rejects. */
 export async function scanKeys(store: SessionStore | undefined, settings: RunSettings, logger: Logger): Promise<KeyScan> {
   if (!store) return { skipped: undefined };
-  if (settings.staleKeys === 'off') return { skipped: `RECONCILIATION_STALE_KEYS is off: session keys were not read, ${NOT_LOOKED_FOR}` };
+  if (settings.staleKeys === 'off') return { skipped: `RECONCILIATION_STALE_KEYS is off: session keys were not read, ${KEYS_NOT_JUDGED}` };
   if (settings.narrowed) {
-    return { skipped: `The run was narrowed to ${settings.namespaces.join(', ')}: session keys are judged only by a run over the whole allowlist, ${NOT_LOOKED_FOR}` };
+    return { skipped: `The run was narrowed to ${settings.namespaces.join(', ')}: session keys are judged only by a run over the whole allowlist, ${KEYS_NOT_JUDGED}` };
   }
   try {
     const keys = await store.scanSessionKeys();
@@ -58,12 +57,12 @@ export async function keysForPlan(
     return undefined;
   }
   if ('failed' in scan) {
-    notes.problem(`Could not read the session keys, ${NOT_LOOKED_FOR}: ${scan.failed}`);
+    notes.problem(`Could not read the session keys, ${KEYS_NOT_JUDGED}: ${scan.failed}`);
     return undefined;
   }
   const unlisted = namespaces.filter((ns) => ns.findings === undefined).map((ns) => ns.namespace);
   if (unlisted.length > 0) {
-    notes.warnings.push(`Session keys were not judged: ${unlisted.join(', ')} could not be listed completely, and a session could be alive there unseen, ${NOT_LOOKED_FOR}`);
+    notes.warnings.push(`Session keys were not judged: ${unlisted.join(', ')} could not be listed completely, and a session could be alive there unseen, ${KEYS_NOT_JUDGED}`);
     return undefined;
   }
   // Not reached with a scan in hand (scanKeys skips both), but the types must hear it.

@@ -6,6 +6,7 @@
 import type { SessionStore } from '../ports.js';
 import type { SessionOutcome } from '../core/apply.js';
 import type { NamespaceFindings, Sightings } from '../core/plan.js';
+import { KEYS_NOT_JUDGED } from '../core/keys.js';
 import { settleAll } from '../core/pool.js';
 import { messageOf } from '../errors.js';
 import type { RunSettings } from '../reconcile.js';
@@ -28,9 +29,7 @@ export async function orphanSightings(
   notes: RunNotes,
 ): Promise<Sightings | undefined> {
   if (!store) {
-    notes.warnings.push(
-      'No session store is configured (UPSTASH_REDIS_REST_URL): session keys were not touched, stale session keys and leaked Deployments were not looked for, and RECONCILIATION_CONFIRM_SECONDS acted as 0',
-    );
+    notes.warnings.push(`No session store is configured (UPSTASH_REDIS_REST_URL): session keys were not touched and RECONCILIATION_CONFIRM_SECONDS acted as 0, ${KEYS_NOT_JUDGED}`);
     return undefined;
   }
   if (settings.confirmSeconds === 0) return new Map();

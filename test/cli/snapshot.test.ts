@@ -54,7 +54,7 @@ describe('lab-reconciler plan --snapshot (the example)', () => {
     // A snapshot has no session store: the keys are not judged, and the warnings say so.
     expect(summary.staleSessionKeys).toEqual([]);
     expect(summary.leakedDeployments).toEqual([]);
-    expect(summary.warnings.join('\n')).toMatch(/stale session keys and leaked Deployments were not looked for/);
+    expect(summary.warnings.join('\n')).toMatch(/no stale session key or leaked Deployment was looked for/);
     expect(summary.sessions.filter((s) => s.action === 'would-clean').map((s) => s.sessionId).sort()).toEqual(
       ['2a9d5c8f', '7b4e0d3a', '7f4c0b3e', 'f0c3b8e1', 'f7d21a9c'].sort(),
     );
