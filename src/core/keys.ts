@@ -4,7 +4,7 @@
  * keys' sightings) and `now`; the plan (plan.ts) puts them beside the orphaned sessions.
  */
 import type { NamespaceFindings } from './plan.js';
-import { nameFor, sessionIdOfKey } from './naming.js';
+import { OWN_KEY_PREFIX, nameFor, sessionIdOfKey } from './naming.js';
 
 /** What a run does with stale session keys (`RECONCILIATION_STALE_KEYS`). */
 export type StaleKeysMode = 'report' | 'delete' | 'off';
@@ -65,10 +65,10 @@ export function findStaleKeys(keys: Iterable<string>, prefix: string, withResour
   return [...stale.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-/** How many keys under the prefix are not judged (for the run's warnings). */
+/** How many keys under the prefix, not the product's own, carry an id that cannot be judged (for the warnings). */
 export function unjudgedKeys(keys: Iterable<string>, prefix: string): number {
   let count = 0;
-  for (const key of keys) if (key.startsWith(prefix) && sessionIdOfKey(key, prefix) === undefined) count += 1;
+  for (const key of keys) if (key.startsWith(prefix) && !key.startsWith(OWN_KEY_PREFIX) && sessionIdOfKey(key, prefix) === undefined) count += 1;
   return count;
 }
 
