@@ -33,7 +33,7 @@ export function renderTable(summary: Summary, { command, source }: TableContext)
 
   if (summary.namespaces.length > 0) {
     const cleanedHeader = summary.dryRun ? 'WOULD CLEAN' : 'CLEANED';
-    const rows = [['NAMESPACE', 'SERVICES', 'ORPHANED', cleanedHeader, 'SPARED', 'ERRORS', 'NOTE']];
+    const rows = [['NAMESPACE', 'SERVICES', 'ORPHANED', cleanedHeader, 'SPARED', 'ERRORS', 'LEAKED', 'NOTE']];
     for (const ns of summary.namespaces) {
       const wouldClean = summary.sessions.filter((s) => s.namespace === ns.namespace && s.action === 'would-clean').length;
       rows.push([
@@ -43,13 +43,14 @@ export function renderTable(summary: Summary, { command, source }: TableContext)
         String(summary.dryRun ? wouldClean : ns.cleanedUp),
         String(ns.spared),
         String(ns.errors),
+        String(ns.leakedDeployments),
         ns.error ? `not reconciled: ${ns.error}` : '',
       ]);
     }
     const t = summary.totals;
     const wouldCleanTotal = summary.sessions.filter((s) => s.action === 'would-clean').length;
-    rows.push(['TOTAL', String(t.servicesChecked), String(t.orphanedFound), String(summary.dryRun ? wouldCleanTotal : t.cleanedUp), String(t.spared), String(t.errors), '']);
-    out.push('', columns(rows, new Set([1, 2, 3, 4, 5])));
+    rows.push(['TOTAL', String(t.servicesChecked), String(t.orphanedFound), String(summary.dryRun ? wouldCleanTotal : t.cleanedUp), String(t.spared), String(t.errors), String(t.leakedDeployments), '']);
+    out.push('', columns(rows, new Set([1, 2, 3, 4, 5, 6])));
   }
 
   if (summary.sessions.length > 0) {
