@@ -209,6 +209,9 @@ describe(`dist/handler.mjs on ${NODE === process.execPath ? `this Node (${proces
     expect(server.requests.filter((r) => r.verb === 'delete').every((r) => r.query.dryRun === 'All')).toBe(true);
     expect(server.requests.some((r) => r.namespace === 'jupyter-lab')).toBe(false);
     expect(names(server, 'Service', 'ubuntu-lab')).toEqual(['ubuntu-service-dead2']);
+    // A narrowed run judges no key: it cannot know the other namespaces' sessions
+    expect(run.result).toMatchObject({ staleSessionKeys: [], leakedDeployments: [] });
+    expect(run.result!.warnings.join('\n')).toMatch(/The run was narrowed to ubuntu-lab: session keys are judged only by a run over the whole allowlist/);
   });
 
   const badEvents: [string, unknown, RegExp][] = [
