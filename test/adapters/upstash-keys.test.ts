@@ -11,35 +11,23 @@ import type { RunSettings } from '../../src/reconcile.js';
 import type { Clock } from '../../src/ports.js';
 import { silentLogger } from '../../src/ports.js';
 import type { KubeApiServer } from '../support/kube-api-server.js';
-import { startKubeApiServer } from '../support/kube-api-server.js';
-import type { RedisServer } from '../support/redis-server.js';
-import { startRedisServer } from '../support/redis-server.js';
-import { RespClient } from '../support/resp-client.js';
-import { UpstashBridge } from '../support/upstash-bridge.js';
+import type { RespClient } from '../support/resp-client.js';
+import type { UpstashBridge } from '../support/upstash-bridge.js';
+import type { LocalServers } from '../support/servers.js';
+import { startLocalServers } from '../support/servers.js';
 import { clusterFor, names, seedSession, settings, storeFor } from '../support/lab.js';
 
-let redis: RedisServer;
+let servers: LocalServers;
 let bridge: UpstashBridge;
 let server: KubeApiServer;
 let direct: RespClient;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  bridge = await UpstashBridge.start({ redisPort: redis.port });
-  server = await startKubeApiServer();
-  direct = await RespClient.connect(redis.port);
+  servers = await startLocalServers();
+  ({ bridge, server, direct } = servers);
 });
-afterAll(async () => {
-  await direct.close();
-  await bridge.close();
-  await server.close();
-  await redis.stop();
-});
-beforeEach(async () => {
-  await direct.call('FLUSHALL');
-  bridge.reset();
-  server.reset();
-});
+afterAll(() => servers.close());
+beforeEach(() => servers.reset());
 
 const get = async (key: string) => {
   const value = await direct.call('GET', key);

@@ -6,41 +6,31 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Summary } from '../../src/core/report.js';
 import type { KubeApiServer } from '../support/kube-api-server.js';
-import { startKubeApiServer } from '../support/kube-api-server.js';
-import type { RedisServer } from '../support/redis-server.js';
-import { startRedisServer } from '../support/redis-server.js';
-import { RespClient } from '../support/resp-client.js';
-import { UpstashBridge } from '../support/upstash-bridge.js';
+import type { RespClient } from '../support/resp-client.js';
+import type { UpstashBridge } from '../support/upstash-bridge.js';
+import type { LocalServers } from '../support/servers.js';
+import { startLocalServers } from '../support/servers.js';
 import { runCli } from '../support/cli.js';
 import { names, seedSession, tempFile } from '../support/lab.js';
 
+let servers: LocalServers;
 let server: KubeApiServer;
-let redis: RedisServer;
 let bridge: UpstashBridge;
 let direct: RespClient;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  server = await startKubeApiServer();
-  redis = await startRedisServer();
-  bridge = await UpstashBridge.start({ redisPort: redis.port });
-  direct = await RespClient.connect(redis.port);
+  servers = await startLocalServers();
+  ({ server, bridge, direct } = servers);
   env = {
     KUBECONFIG: tempFile('kubeconfig', server.kubeconfig({ context: 'kind-lab' })),
     UPSTASH_REDIS_REST_URL: bridge.url,
     UPSTASH_REDIS_REST_TOKEN: bridge.token,
   };
 });
-afterAll(async () => {
-  await direct.close();
-  await bridge.close();
-  await redis.stop();
-  await server.close();
-});
+afterAll(() => servers.close());
 beforeEach(async () => {
-  server.reset();
-  bridge.reset();
-  await direct.call('FLUSHALL');
+  await servers.reset();
   seedSession(server, 'jupyter-lab', 'jupyter', 'live', { deployment: true });
   seedSession(server, 'ubuntu-lab', 'ubuntu', 'leak', { deployment: true, ageMs: 3 * 86_400_000 + 4 * 3_600_000 });
   for (const key of ['lab_session:live', 'lab_session:ghost', 'cache:other']) await direct.call('SET', key, '{"user":"ada"}');
