@@ -26,7 +26,10 @@ const REQUIRE_BANNER = [
   'const require = __benchCreateRequire(import.meta.url);',
 ].join('\n');
 
-let built: Promise<string> | undefined;
+/** The bench's child entries: bench/child.ts (the scenarios) and bench/keys-child.ts (the session keys' scan). */
+export type ChildEntry = 'child' | 'keys-child';
+
+const built = new Map<ChildEntry, Promise<string>>();
 
 /**
  * The path of the bundled child entry, built once per process. Dependencies are bundled
@@ -39,11 +42,13 @@ let built: Promise<string> | undefined;
  * a smoke test running at once never read each other's half-written file, and nothing needs
  * cleaning up (a process killed by its test runner never runs exit handlers).
  */
-export function childBundle(): Promise<string> {
-  built ??= (async () => {
+export function childBundle(entry: ChildEntry = 'child'): Promise<string> {
+  let bundle = built.get(entry);
+  if (bundle) return bundle;
+  bundle = (async () => {
     const root = repoRoot();
     const result = await build({
-      entryPoints: [join(root, 'bench', 'child.ts')],
+      entryPoints: [join(root, 'bench', `${entry}.ts`)],
       bundle: true,
       banner: { js: REQUIRE_BANNER },
       platform: 'node',
@@ -55,7 +60,7 @@ export function childBundle(): Promise<string> {
     });
     const code = result.outputFiles[0]!.contents;
     const dir = join(root, 'node_modules', '.cache', 'lab-reconciler-bench');
-    const file = join(dir, `child-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`);
+    const file = join(dir, `${entry}-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`);
     if (!existsSync(file)) {
       mkdirSync(dir, { recursive: true });
       const temporary = `${file}.${process.pid}.tmp`;
@@ -65,7 +70,8 @@ export function childBundle(): Promise<string> {
     }
     return file;
   })();
-  return built;
+  built.set(entry, bundle);
+  return bundle;
 }
 
 /** Removes bundles of older sources; an hour old, no bench still starting children from them. */
@@ -74,7 +80,7 @@ function pruneOldBundles(dir: string): void {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     try {
-      if (/^child-[0-9a-f]{16}\.mjs$/.test(name) && statSync(path).mtimeMs < hourAgo) rmSync(path, { force: true });
+      if (/^(keys-)?child-[0-9a-f]{16}\.mjs$/.test(name) && statSync(path).mtimeMs < hourAgo) rmSync(path, { force: true });
     } catch {
       // Another bench pruned it first.
     }

@@ -1,12 +1,13 @@
 /** Runs one {@link ChildJob} in a fresh Node process and waits for its report. */
 import type { ChildProcess } from 'node:child_process';
 import { fork, spawn } from 'node:child_process';
+import type { ChildEntry } from './bundle.js';
 import { childBundle } from './bundle.js';
 import type { ChildJob, ChildReport } from './child.js';
 
 /** How a child process ended: its report, if it sent one, and its exit. */
-export interface ChildExit {
-  report: ChildReport | undefined;
+export interface ChildExit<Report = ChildReport> {
+  report: Report | undefined;
   code: number | null;
   signal: NodeJS.Signals | null;
   /** The end of what it wrote to stderr, when captured. */
@@ -29,8 +30,13 @@ export interface SpawnOptions {
 const STDERR_KEPT = 16 * 1024;
 
 /** Starts the bundled child, hands it the job, and resolves once it has exited, whatever the way. */
-export async function spawnChild(job: ChildJob, options: SpawnOptions = {}): Promise<ChildExit> {
-  const entry = await childBundle();
+export function spawnChild(job: ChildJob, options: SpawnOptions = {}): Promise<ChildExit> {
+  return spawnEntry<ChildReport>('child', job, options);
+}
+
+/** {@link spawnChild} for any of the bench's child entries, whose job and report are its own. */
+export async function spawnEntry<Report>(name: ChildEntry, job: object, options: SpawnOptions = {}): Promise<ChildExit<Report>> {
+  const entry = await childBundle(name);
   // BENCH_CHILD_ARGS passes Node flags to the child, e.g. `--cpu-prof` to see where a run's time goes.
   const execArgv = [...(options.execArgv ?? []), ...(process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter((a) => a !== '')];
   const stdio = ['ignore', 'inherit', options.captureStderr ? 'pipe' : 'inherit', 'ipc'] as const;
@@ -49,10 +55,10 @@ export async function spawnChild(job: ChildJob, options: SpawnOptions = {}): Pro
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-STDERR_KEPT);
   });
-  return new Promise<ChildExit>((resolve, reject) => {
-    let report: ChildReport | undefined;
+  return new Promise<ChildExit<Report>>((resolve, reject) => {
+    let report: Report | undefined;
     child.once('message', (message) => {
-      report = message as ChildReport;
+      report = message as Report;
     });
     child.once('error', reject);
     // 'close', not 'exit': by then stderr is read to its end.

@@ -21,6 +21,12 @@ export interface CliOptions {
   sizingSessions: number[];
   /** Envelopes of the sizing table's columns, in MB. */
   sizingMemory: number[];
+  /** Run the session keys' bench (bench/keys.ts) after the scenarios (`--no-keys`: not); `--only keys` runs it alone. */
+  keys: boolean;
+  /** Session keys of its rows. */
+  keysSizes: number[];
+  /** Unrelated keys (other applications') per session key. */
+  keysUnrelated: number;
   help: boolean;
 }
 
@@ -32,7 +38,8 @@ export const USAGE = `npm run bench [-- FLAGS]
   --page-size N        items per list page for the product (default: the product's own)
   --baseline-cap N     most sessions the baseline is run on; above, it is extrapolated (default 1500; 0: never)
   --repeat N           runs of the product per scenario; the median wall time is reported (default 3)
-  --only a,b           only these scenarios (steady, burst, large, growth-250, growth-2500, growth-25000)
+  --only a,b           only these scenarios (steady, burst, large, growth-250, growth-2500, growth-25000,
+                       keys)
   --objects SHAPE      production (default): objects as a real API server returns them (pod
                        template, managedFields, status; sizes printed at the start); small: the
                        tests' few fields, as the bench used before
@@ -52,6 +59,14 @@ export const USAGE = `npm run bench [-- FLAGS]
                        4 x 25,000 sessions the bench's own process (the API server holds every
                        object, about 18 KB of heap a session) needs a larger heap than Node's
                        default: NODE_OPTIONS=--max-old-space-size=8192 (envelope runs drop it)
+  --no-keys            skip the cost of reading the session keys (the scenario \`keys\`, part of the
+                       default run, about 40 s): a private redis-server behind the Upstash REST
+                       bridge, session keys mixed with other applications' keys, the product run
+                       with its real store, RECONCILIATION_STALE_KEYS off then report; the store
+                       requests the read adds (\`--only keys\`: this alone)
+  --keys-sizes a,b     session keys of its rows, 1% of them stale (default 1000,10000,100000)
+  --keys-unrelated N   other applications' keys per session key (default 3: a keyspace 4x the
+                       session keys); a row with none is added at the second size
   --cold-runs N        fresh processes per cold-start figure (default 11)
   --no-cold-start      skip the cold-start measurements
 `;
@@ -85,6 +100,9 @@ export function parseOptions(argv: readonly string[]): CliOptions {
     sizing: false,
     sizingSessions: [2_500, 6_250, 12_500, 25_000],
     sizingMemory: [256, 512, 1_024],
+    keys: true,
+    keysSizes: [1_000, 10_000, 100_000],
+    keysUnrelated: 3,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -139,6 +157,15 @@ export function parseOptions(argv: readonly string[]): CliOptions {
         break;
       case '--sizing-memory':
         options.sizingMemory = list(flag, value(), 20);
+        break;
+      case '--no-keys':
+        options.keys = false;
+        break;
+      case '--keys-sizes':
+        options.keysSizes = list(flag, value(), 1);
+        break;
+      case '--keys-unrelated':
+        options.keysUnrelated = integer(flag, value(), 0);
         break;
       case '--help':
       case '-h':

@@ -1,7 +1,7 @@
 /**
- * `npm run bench`: the scenarios' table, the targets, and the cold start; with `--sizing`,
- * the sizing table instead; with `--json`, the same figures in bench/results.json. See
- * docs/performance.md.
+ * `npm run bench`: the scenarios' table, the targets, the cost of reading the session
+ * keys (bench/keys.ts; `--no-keys` skips it) and the cold start; with `--sizing`, the sizing table
+ * instead; with `--json`, the same figures in bench/results.json. See docs/performance.md.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -10,6 +10,7 @@ import { productionSizes } from '../test/support/kube/production.js';
 import { runBench } from './bench.js';
 import { repoRoot } from './bundle.js';
 import { measureColdStart, renderColdStart } from './coldstart.js';
+import { KEYS_SCENARIO, keysCases, renderKeys, renderKeysNotes, runKeysBench } from './keys.js';
 import { cgroupUnavailable, lambdaFlags } from './envelope.js';
 import type { CliOptions } from './options.js';
 import { USAGE, parseOptions } from './options.js';
@@ -44,7 +45,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const scenarios = standardScenarios().filter((s) => !options.only || options.only.includes(s.name));
-  if (scenarios.length === 0) throw new Error(`--only matched no scenario`);
+  const keys = !options.sizing && (options.only ? options.only.includes(KEYS_SCENARIO) : options.keys);
+  if (scenarios.length === 0 && !keys) throw new Error(`--only matched no scenario`);
   const machine = {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -77,10 +79,20 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`\n${renderSizing(cells)}\n`);
     results = { sizing: cells };
   } else {
-    const rows = await runBench(scenarios, { ...settings, progress });
-    const verdicts = [...judge(rows, settings), ...judgeScale(rows)];
-    process.stdout.write(`\n${renderTable(rows)}\n\n${renderNotes(rows)}\n\nTargets:\n${renderVerdicts(verdicts)}\n`);
-    results = { rows, verdicts };
+    results = {};
+    if (scenarios.length > 0) {
+      const rows = await runBench(scenarios, { ...settings, progress });
+      const verdicts = [...judge(rows, settings), ...judgeScale(rows)];
+      process.stdout.write(`\n${renderTable(rows)}\n\n${renderNotes(rows)}\n\nTargets:\n${renderVerdicts(verdicts)}\n`);
+      results = { rows, verdicts };
+    }
+    if (keys) {
+      const keysStarted = performance.now();
+      const keyRows = await runKeysBench(keysCases(options.keysSizes, options.keysUnrelated), { ...settings, progress });
+      const tookS = (performance.now() - keysStarted) / 1000;
+      process.stdout.write(`\nSession keys: the store's requests, with RECONCILIATION_STALE_KEYS off and report (${tookS.toFixed(0)} s):\n\n${renderKeys(keyRows)}\n\n${renderKeysNotes(keyRows, options.latencyMs)}\n`);
+      results = { ...results, keys: { sizes: options.keysSizes, unrelatedPerKey: options.keysUnrelated, tookS, rows: keyRows } };
+    }
   }
   const loadAfter = loadavg()[0]!;
   process.stdout.write(`\nLoad average (1 min) before / after the runs: ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)} on ${machine.cpus} CPUs\n`);

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { runBench } from '../../bench/bench.js';
 import { cgroupUnavailable, lambdaFlags } from '../../bench/envelope.js';
+import { KEYS_SCENARIO, countRequests, keysCases, renderKeys, renderKeysNotes, runKeysBench } from '../../bench/keys.js';
 import { chainRounds, limitOf } from '../../bench/limit.js';
 import { parseOptions } from '../../bench/options.js';
 import { scaledDown, smokeScenario, standardScenarios, totalSessions } from '../../bench/scenarios.js';
@@ -76,6 +77,65 @@ describe('the benchmark', () => {
     expect(judge([row!], options).every((v) => v.met === undefined)).toBe(true);
   }, 60_000);
 
+  it('measures the store requests that reading the session keys adds, on a tiny store', async () => {
+    // Prepare: 20 session keys (1 of them stale) among 60 other applications' keys, then the
+    // same 20 alone; no latency, so it is quick.
+    const cases = keysCases([20], 3);
+    expect(cases.map((c) => [c.sessionKeys, c.staleKeys, c.unrelatedKeys])).toEqual([
+      [20, 1, 60],
+      [20, 1, 0],
+    ]);
+
+    // Act: per row the product with RECONCILIATION_STALE_KEYS off, with report, and the scan
+    // alone, each in a child with the real UpstashSessionStore (runKeysBench checks that the
+    // scan read exactly the 20 session keys and that the run reported exactly the stale one).
+    const rows = await runKeysBench(cases, { latencyMs: 0, concurrency: 8, pageSize: undefined, progress: () => {} });
+
+    // Assess: the shape, and figures that must hold whatever redis's page sizes are.
+    expect(rows).toHaveLength(2);
+    expect(rows.map((r) => r.off.keyspace)).toEqual([80, 20]);
+    for (const { off, report, scanAlone, added } of rows) {
+      // Without the read: no SCAN at all; with it: at least one page, and the rest of the run's requests.
+      expect(off.requests.scan).toBe(0);
+      expect(off.requests.byCommand.SCAN).toBeUndefined();
+      expect(off.requests.total).toBeGreaterThan(0);
+      expect(report.requests.scan).toBeGreaterThan(0);
+      expect(report.requests.byCommand.SCAN).toBe(report.requests.scan);
+      // One stale key: one sightings script, and the sightings' index read once at the end.
+      expect(report.requests.byCommand['EVAL key-sightings']).toBe(1);
+      expect(report.requests.byCommand['SMEMBERS key-sightings']).toBe(1);
+      expect(off.requests.byCommand['EVAL key-sightings']).toBeUndefined();
+      expect(added.scan).toBe(report.requests.scan);
+      expect(added.total).toBe(report.requests.total - off.requests.total);
+      expect(added.other).toBe(2);
+      expect(added.perThousandSessionKeys).toBeCloseTo((added.total * 1_000) / 20);
+      expect(scanAlone.requests.total).toBe(scanAlone.requests.scan);
+      expect(report.scanMs).toBeGreaterThan(0);
+      expect(off.scanMs).toBeUndefined();
+      expect(report.requests.commands).toBeGreaterThanOrEqual(report.requests.total);
+    }
+    const table = renderKeys(rows);
+    expect(table).toContain('20 session keys + 60 unrelated (1 stale)');
+    expect(table).toContain('20 session keys, no other key (1 stale)');
+    expect(renderKeysNotes(rows, 0)).toContain('EVAL key-sightings 1');
+  }, 60_000);
+
+  it('counts store requests by what they carry, a pipeline once', () => {
+    const counted = countRequests([
+      { commands: [['SCAN', '0', 'MATCH', 'lab_session:*', 'COUNT', '1000']] },
+      { commands: [['SCAN', '17', 'MATCH', 'lab_session:*', 'COUNT', '1000']] },
+      { commands: [['EVAL', 'script', '3', 'lab-reconciler:key-sightings', 'lab_session:a', 'lab-reconciler:sighting:key:a', '1', '2', '0', 'a']] },
+      { commands: [['DEL', 'lab-reconciler:sighting:key:a'], ['SREM', 'lab-reconciler:key-sightings', 'a']] },
+      { commands: [['SET', 'lab-reconciler:lock', 'run-1', 'nx', 'px', '900000']] },
+    ]);
+    expect(counted).toEqual({
+      total: 5,
+      scan: 2,
+      commands: 6,
+      byCommand: { SCAN: 2, 'EVAL key-sightings': 1, 'DEL key-sighting + SREM key-sightings': 1, 'SET lock': 1 },
+    });
+  });
+
   it.runIf(cgroups)('reports a run its envelope kills as killed, in the sizing table', async () => {
     // Prepare: 3 sessions a namespace; 24 MB is less than Node needs to start the child.
     const options = { latencyMs: 0, concurrency: 8, pageSize: undefined, objects: 'production' as const, cgroup: true, progress: () => {} };
@@ -108,6 +168,15 @@ describe('the benchmark', () => {
     const options = parseOptions(['--sizing', '--sizing-sessions', '100,200', '--sizing-memory', '256,512', '--envelope', '0', '--no-cgroup', '--objects', 'small']);
     expect(options).toMatchObject({ sizing: true, sizingSessions: [100, 200], sizingMemory: [256, 512], envelopeMb: 0, cgroup: false, objects: 'small' });
     expect(() => parseOptions(['--objects', 'tiny'])).toThrow(/--objects/);
+    // The session keys' bench: in the default run, skipped with --no-keys, its rows from flags.
+    expect(parseOptions([])).toMatchObject({ keys: true, keysSizes: [1_000, 10_000, 100_000], keysUnrelated: 3 });
+    expect(parseOptions(['--no-keys', '--keys-sizes', '50,500', '--keys-unrelated', '0', '--only', KEYS_SCENARIO])).toMatchObject({
+      keys: false,
+      keysSizes: [50, 500],
+      keysUnrelated: 0,
+      only: ['keys'],
+    });
+    expect(() => parseOptions(['--keys-sizes', '0'])).toThrow(/--keys-sizes/);
   });
 
   it('computes the limit: pages of each list in sequence, then deletes spread over the concurrency', () => {
