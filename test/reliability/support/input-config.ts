@@ -83,11 +83,14 @@ function fullVerdict(variable: Variable, value: string): Verdict {
       return /^(true|false)$/i.test(t) ? (padded || !/^(true|false)$/.test(t) ? 'either' : 'accept') : 'reject';
     case 'RECONCILIATION_NAMESPACES': {
       const names = value.split(',').map((n) => n.trim()).filter((n) => n !== '');
-      if (names.length === 0 || names.some((n) => n.length > 63 || !DNS_LABEL.test(n))) return 'reject';
+      // `key` would share its sightings' names with the stale keys' (lab-reconciler:sighting:key:*).
+      if (names.length === 0 || names.some((n) => n.length > 63 || !DNS_LABEL.test(n) || n === 'key')) return 'reject';
       return value.split(',').every((n) => n !== '' && n === n.trim()) ? 'accept' : 'either';
     }
     case 'K8S_MODE':
       return ['eks', 'kubeconfig', 'in-cluster'].includes(value) ? 'accept' : ['eks', 'kubeconfig', 'in-cluster'].includes(t) ? 'either' : 'reject';
+    case 'RECONCILIATION_STALE_KEYS':
+      return ['report', 'delete', 'off'].includes(value) ? 'accept' : ['report', 'delete', 'off'].includes(t) ? 'either' : 'reject';
     case 'SESSION_KEY_PREFIX':
       return value === '' ? 'reject' : /\s/.test(value) ? 'either' : 'accept';
     case 'METRICS_NAMESPACE':
@@ -123,6 +126,8 @@ export function readBack(variable: Variable, config: Config): unknown {
       return config.namespaces;
     case 'K8S_MODE':
       return config.k8sMode;
+    case 'RECONCILIATION_STALE_KEYS':
+      return config.staleKeys;
     case 'SESSION_KEY_PREFIX':
       return config.sessionKeyPrefix;
     case 'METRICS_NAMESPACE':
@@ -152,6 +157,7 @@ export function meaning(variable: Variable, value: string): unknown {
     case 'RECONCILIATION_NAMESPACES':
       return [...new Set(value.split(',').map((n) => n.trim()).filter((n) => n !== ''))];
     case 'K8S_MODE':
+    case 'RECONCILIATION_STALE_KEYS':
       return value.trim();
     case 'EKS_CLUSTER_NAME':
     case 'AWS_REGION':
@@ -173,6 +179,7 @@ export const NASTY_VALUES = [
   '99999999999999999999', '9007199254740993', '٣٠٠', '３００', '1_000', '1,000',
   'true', 'false', 'TRUE', 'False', ' true ', 'yes', 'no', 'on', 'off', 't', 'f',
   'eks', 'kubeconfig', 'in-cluster', 'EKS', ' eks', 'in_cluster', 'incluster', 'magic',
+  'report', 'delete', ' delete', 'Delete', 'purge', 'key', 'jupyter-lab,key',
   'jupyter-lab', 'jupyter-lab,ubuntu-lab', 'jupyter-lab,,ubuntu-lab', ',', ' , ', 'Jupyter-Lab', 'jupyter_lab', '-lab', 'lab-', 'a'.repeat(63), 'a'.repeat(64), 'kube-system,*',
   'x'.repeat(100_000), '\u0000', 'é', '😀', 'a b', 'AWS/Lambda', ':x', 'LabReconciler', 'Lab Reconciler', 'lab_session:',
   'https://eu1-example.upstash.io', 'http://127.0.0.1:8080', 'http://', 'https://', 'ftp://x.example', 'javascript:alert(1)', 'eu1-example.upstash.io', 'https://exa mple.io',
