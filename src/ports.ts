@@ -138,10 +138,11 @@ export interface SessionStore {
   /** Forgets the sightings of every stale key except these (stale in this run). */
   forgetKeySightingsExcept(stillStale: ReadonlySet<string>): Promise<void>;
   /**
-   * Deletes a stale key, in one atomic step, only if it is unchanged since its sighting:
-   * `changed` (rewritten, or recreated: its sighting starts over at `now`), `absent` (gone).
+   * Deletes a stale key, in one atomic step, only if its sighting is still the one first seen
+   * at `firstSeenAt` (the decision's) and the key is unchanged since: else `changed` (rewritten,
+   * recreated, or its sighting started over: it starts over at `now`), or `absent` (gone).
    */
-  deleteStaleKey(sessionId: string, options: { now: number; ttlSeconds: number }): Promise<'deleted' | 'changed' | 'absent'>;
+  deleteStaleKey(sessionId: string, options: { firstSeenAt: number; now: number; ttlSeconds: number }): Promise<'deleted' | 'changed' | 'absent'>;
 }
 
 /**

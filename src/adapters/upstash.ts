@@ -108,7 +108,8 @@ for i = 2, #KEYS, 2 do
 end
 return out`;
 
-// KEYS: the session key, its sighting key, the index set. ARGV: the session id, now, ttl.
+// KEYS: the session key, its sighting key, the index set.
+// ARGV: the session id, now, ttl, and the first sighting the run's decision was made on.
 const DELETE_STALE_SCRIPT = `${FINGERPRINT}
 local current = fingerprint(KEYS[1])
 if not current then
@@ -117,7 +118,11 @@ if not current then
   return "absent"
 end
 local at, seen = sighted(redis.call("GET", KEYS[2]))
-if at and seen == current then
+-- Only the very sighting the decision was made on confirms, and only one older than now: one
+-- started over since (by this delete, found the key changed, its answer lost, then retried;
+-- or by another run) is a first sighting, whatever the key holds.
+local confirmed = at and at == ARGV[4] and seen == current and tonumber(at) ~= nil and tonumber(at) < tonumber(ARGV[2])
+if confirmed then
   redis.call("DEL", KEYS[1], KEYS[2])
   redis.call("SREM", KEYS[3], ARGV[1])
   return "deleted"
@@ -263,9 +268,13 @@ export class UpstashSessionStore implements SessionStore {
     }
   }
 
-  async deleteStaleKey(sessionId: string, { now, ttlSeconds }: { now: number; ttlSeconds: number }): Promise<'deleted' | 'changed' | 'absent'> {
+  async deleteStaleKey(
+    sessionId: string,
+    { firstSeenAt, now, ttlSeconds }: { firstSeenAt: number; now: number; ttlSeconds: number },
+  ): Promise<'deleted' | 'changed' | 'absent'> {
     const keys = [this.sessionKey(sessionId), keySightingKey(sessionId), KEY_SIGHTINGS];
-    const answer = String(await retried(() => this.redis.eval(DELETE_STALE_SCRIPT, keys, [sessionId, String(now), String(ttlSeconds)])));
+    const args = [sessionId, String(now), String(ttlSeconds), String(firstSeenAt)];
+    const answer = String(await retried(() => this.redis.eval(DELETE_STALE_SCRIPT, keys, args)));
     if (answer === 'deleted' || answer === 'changed' || answer === 'absent') return answer;
     throw new Error(`the stale key delete script answered ${JSON.stringify(answer).slice(0, 80)}`);
   }

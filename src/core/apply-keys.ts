@@ -75,12 +75,12 @@ async function deleteKey(decision: StaleKeyDecision, options: ApplyKeysOptions):
     logger.warn(`Spared stale session key ${key}: session ${sessionId} has resources after all`, fields(decision, 'spared', 'has-resources'));
     return outcome(decision, 'spared', 'has-resources');
   }
-  if (dryRun || !store) {
+  if (dryRun || !store || decision.firstSeenAt === undefined) {
     logger.info(`Would delete stale session key ${key} (dry run)`, fields(decision, 'would-delete', 'no-resources'));
     return outcome(decision, 'would-delete', 'no-resources');
   }
   try {
-    const result = await store.deleteStaleKey(sessionId, { now, ttlSeconds: options.sightingTtlSeconds });
+    const result = await store.deleteStaleKey(sessionId, { firstSeenAt: decision.firstSeenAt, now, ttlSeconds: options.sightingTtlSeconds });
     if (result === 'deleted') {
       logger.info(`Deleted stale session key ${key}: no resource of session ${sessionId} exists`, fields(decision, 'deleted', 'no-resources'));
       return outcome(decision, 'deleted', 'no-resources');

@@ -129,9 +129,9 @@ describe('UpstashSessionStore stale key sightings and deletes', () => {
     await store.keySightings(['same', 'moved'], options(1_000));
     await direct.call(change[0]!, 'lab_session:moved', ...change.slice(2));
     // Act
-    const same = await store.deleteStaleKey('same', { now: 9_000, ttlSeconds: 3900 });
-    const moved = await store.deleteStaleKey('moved', { now: 9_000, ttlSeconds: 3900 });
-    const absent = await store.deleteStaleKey('same', { now: 9_000, ttlSeconds: 3900 });
+    const same = await store.deleteStaleKey('same', { firstSeenAt: 1_000, now: 9_000, ttlSeconds: 3900 });
+    const moved = await store.deleteStaleKey('moved', { firstSeenAt: 1_000, now: 9_000, ttlSeconds: 3900 });
+    const absent = await store.deleteStaleKey('same', { firstSeenAt: 1_000, now: 9_000, ttlSeconds: 3900 });
     // Assess
     expect([same, moved, absent]).toEqual(['deleted', 'changed', 'absent']);
     expect(Number(await direct.call('EXISTS', 'lab_session:same'))).toBe(0);
@@ -142,10 +142,25 @@ describe('UpstashSessionStore stale key sightings and deletes', () => {
     expect(await strings('SMEMBERS', KEY_SIGHTINGS)).toEqual(['moved']);
   });
 
+  it('deletes nothing when its sighting is not the one the decision was made on, or is not older than now', async () => {
+    // Prepare: seen at 1,000; the decision believes 500 (another run started it over meanwhile)
+    const store = storeFor(bridge);
+    await direct.call('SET', 'lab_session:a', 'v1');
+    await store.keySightings(['a'], options(1_000));
+    // Act
+    const otherSighting = await store.deleteStaleKey('a', { firstSeenAt: 500, now: 9_000, ttlSeconds: 3900 });
+    // The retry of a delete whose answer was lost, after it started the sighting over at 9,000
+    const ownRestart = await store.deleteStaleKey('a', { firstSeenAt: 9_000, now: 9_000, ttlSeconds: 3900 });
+    // Assess
+    expect([otherSighting, ownRestart]).toEqual(['changed', 'changed']);
+    expect(await get('lab_session:a')).toBe('v1');
+    expect(await get(keySightingKey('a'))).toMatch(/^9000:/);
+  });
+
   it('deletes nothing of a key that was never seen stale', async () => {
     const store = storeFor(bridge);
     await direct.call('SET', 'lab_session:a', 'v1');
-    expect(await store.deleteStaleKey('a', { now: 9_000, ttlSeconds: 3900 })).toBe('changed');
+    expect(await store.deleteStaleKey('a', { firstSeenAt: 1_000, now: 9_000, ttlSeconds: 3900 })).toBe('changed');
     expect(await get('lab_session:a')).toBe('v1');
   });
 

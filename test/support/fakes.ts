@@ -529,7 +529,10 @@ export class FakeSessionStore implements SessionStore {
     });
   }
 
-  async deleteStaleKey(sessionId: string, { now, ttlSeconds }: { now: number; ttlSeconds: number }): Promise<'deleted' | 'changed' | 'absent'> {
+  async deleteStaleKey(
+    sessionId: string,
+    { firstSeenAt, now, ttlSeconds }: { firstSeenAt: number; now: number; ttlSeconds: number },
+  ): Promise<'deleted' | 'changed' | 'absent'> {
     const key = this.sessionKey(sessionId);
     return this.call('deleteStaleKey', key, {}, () => {
       const current = this.get(key);
@@ -542,7 +545,8 @@ export class FakeSessionStore implements SessionStore {
         forget();
         return 'absent';
       }
-      if (seen && seen.value === current) {
+      // As the adapter's script: only the decision's own sighting, older than now, confirms.
+      if (seen && seen.at === firstSeenAt && seen.at < now && seen.value === current) {
         this.keys.delete(key);
         forget();
         return 'deleted';
