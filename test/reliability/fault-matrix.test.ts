@@ -11,25 +11,58 @@
  *  (e) at most two runs without the fault reach the clean state.
  * Faults aim at jupyter-lab; ubuntu-lab is reconciled beside it. Cases with confirmation on
  * make two runs under the fault, minutes apart, so that sightings are read and written.
+ *
+ * The key cases (both directions, RECONCILIATION_STALE_KEYS=delete) run over a world that also
+ * holds stale session keys, a leaked Deployment and enough other keys for a SCAN of three
+ * pages; they fault the scan's later pages, the stale keys' sightings, their deletes and the
+ * settling of their sightings, and race other actors against the deletes. Each run is judged
+ * as above and by checkStaleKeys: never a live session's key deleted, never a key deleted that
+ * an earlier run had not seen stale long enough, nothing reported from a partial scan, nothing
+ * lost; and at most two runs without the fault delete every stale key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK_KEY } from '../../src/adapters/upstash.js';
-import type { Expectation, RunRecord } from './support/fault-checks.js';
+import { keySightingKey } from '../../src/adapters/upstash.js';
+import { seedSession } from '../support/lab.js';
+import type { Expectation, KeyExpectation, RunRecord } from './support/fault-checks.js';
 import {
   checkKeysOutliveResources,
   checkMetrics,
   checkNothingLiveDeleted,
+  checkStaleKeys,
   checkSummary,
   eksOutcome,
   kubeOutcome,
   notConverged,
+  notConvergedKeys,
   storeOutcome,
 } from './support/fault-checks.js';
-import type { EksCase, KubeCase, StoreCase } from './support/fault-matrix.js';
-import { eksCases, kubeCases, storeCases, times } from './support/fault-matrix.js';
-import { CONFIRM_SECONDS, LambdaEnvironment, TestClock, reconcileRun, watchKeyDeletes } from './support/fault-runs.js';
+import type { EksCase, KeyCase, KubeCase, StoreCase } from './support/fault-matrix.js';
+import { eksCases, keyCases, kubeCases, storeCases, times } from './support/fault-matrix.js';
+import {
+  CONFIRM_SECONDS,
+  KEY_CONFIRM_SECONDS,
+  LambdaEnvironment,
+  TestClock,
+  isKeySightingsEval,
+  reconcileRun,
+  staleKeyDeleteOf,
+  watchKeyDeletes,
+} from './support/fault-runs.js';
 import type { World } from './support/fault-world.js';
-import { FAULTED_NAMESPACE, NAMESPACES, productAdapters, protectedResources, resetWorld, snapshot, startWorld, stopWorld } from './support/fault-world.js';
+import {
+  FAULTED_NAMESPACE,
+  KEY_PREFIX,
+  NAMESPACES,
+  STALE_IDS,
+  liveResourcesOfId,
+  productAdapters,
+  protectedResources,
+  resetWorld,
+  snapshot,
+  startWorld,
+  stopWorld,
+} from './support/fault-world.js';
 
 /** The product's own lock time to live (reconcile's default): a lock left behind expires within it. */
 const LOCK_TTL_MS = 15 * 60 * 1000;
@@ -95,13 +128,15 @@ async function converge(
   protectedRes: ReadonlyMap<string, string>,
   confirm: boolean,
   runOnce: (label: string) => Promise<RunRecord | undefined>,
+  keys?: { live?: readonly string[] },
 ): Promise<void> {
   let problems: string[] = [];
   for (let i = 1; i <= 2; i++) {
     const run = await runOnce(`clean run ${i}`);
     expect(run, `clean run ${i} returned a summary`).toBeDefined();
     judge(run!, protectedRes, clean(confirm));
-    problems = notConverged(run!.after, protectedRes);
+    if (keys) checkStaleKeys(run!, { scanned: true });
+    problems = keys ? notConvergedKeys(run!.after, protectedRes, keys.live) : notConverged(run!.after, protectedRes);
     if (problems.length === 0) return;
   }
   expect(problems, 'the state after two clean runs').toEqual([]);
@@ -181,12 +216,188 @@ async function runEksCase(c: EksCase): Promise<void> {
   }
 }
 
+/** A key case's world and its runs: delete mode, confirmation on, the clock moved on far enough to confirm a stale key after each run. */
+async function keyWorld(timeouts: 'short' | 'relaxed', race?: (command: readonly string[]) => void | Promise<void>) {
+  await resetWorld(w, { keys: true });
+  const violations: string[] = [];
+  watchKeyDeletes(w, violations, race);
+  const protectedRes = protectedResources(await snapshot(w));
+  const clock = new TestClock(Date.now());
+  const adapters = productAdapters(w, timeouts);
+  const run = async (label: string): Promise<RunRecord> => {
+    const record = await reconcileRun(w, label, { confirm: true, staleKeys: 'delete', clock, violations, adapters });
+    clock.advanceSeconds(KEY_CONFIRM_SECONDS + 1);
+    return record;
+  };
+  return { violations, protectedRes, clock, run };
+}
+
+/** The uid of `Kind/namespace/name` on the API server now. */
+function uidOf(ref: string): string {
+  const [kind, namespace, name] = ref.split('/') as ['Deployment' | 'Service' | 'Ingress' | 'ConfigMap', string, string];
+  return w.server.get(kind, namespace, name)?.metadata.uid ?? '';
+}
+
+/** The warning of a run whose scan failed on page `page`. */
+const scanFailed = (page: number) => new RegExp(`Could not read the session keys.*SCAN (failed on page|page) ${page}\\b`);
+
+async function runKeyCase(c: KeyCase): Promise<void> {
+  // Prepare: a world with stale keys; for a fault on the deletes, a run without it sights them first.
+  const { protectedRes, run } = await keyWorld(c.fault.id === 'timeout' ? 'short' : 'relaxed');
+  if (c.target.phase === 'confirmed delete') {
+    const first = await run('run before the fault (sights the stale keys)');
+    judge(first, protectedRes, clean(true));
+    checkStaleKeys(first, { scanned: true });
+    expect(first.summary.staleSessionKeys.map((k) => `${k.sessionId}:${k.action}`), 'the stale keys, sighted first').toEqual(STALE_IDS.map((id) => `${id}:spared`));
+  }
+  const hits = inject(c);
+
+  // Act: under the fault, the run that would delete the stale keys (and, for their first sighting, the one before it).
+  const faulted: RunRecord[] = [];
+  for (let i = 1; i <= (c.target.phase === 'first sighting' ? 2 : 1); i++) faulted.push(await run(`run ${i} under the fault`));
+
+  // Assess (a)-(d), and the keys.
+  expect(hits(), 'the fault hit the request it aims at').toBeGreaterThan(0);
+  for (const r of faulted) {
+    const expected = expectationFor(c, r);
+    judge(r, protectedRes, expected);
+    const unread = c.target.scanPage !== undefined && expected.failed;
+    checkStaleKeys(r, unread ? { scanned: false, scanWarning: scanFailed(c.target.scanPage!) } : { scanned: true });
+    if (unread) expect.soft(r.summary.status, `${r.label}: a scan that failed is an error of the run`).toBe('partial');
+  }
+
+  // Act and assess (e): the fault gone, at most two runs delete every stale key.
+  w.bridge.clearFaults();
+  await letLeftLockExpire(c);
+  await converge(protectedRes, true, run, {});
+}
+
 describe('fault matrix: Kubernetes requests (list pages, Deployment re-check, deletes)', () => {
   it.each(kubeCases())('$name', runReconcileCase);
 });
 
 describe('fault matrix: session-store calls (lock, sightings, pending keys, key delete, unlock)', () => {
   it.each(storeCases())('$name', runReconcileCase);
+});
+
+describe('fault matrix: the key scan, the stale keys\' sightings and deletes (RECONCILIATION_STALE_KEYS=delete)', () => {
+  it.each(keyCases())('$name', runKeyCase);
+});
+
+describe('races between the key scan and the stale key deletes (RECONCILIATION_STALE_KEYS=delete)', () => {
+  it('stale keys rewritten, taken over by a new session (key first, then its Deployment), or deleted by another between the scan and the delete', async () => {
+    // Prepare: the stale keys sighted by a run; then, just before the next run's delete of each,
+    // another actor: stale-00 rewritten (still no session), stale-01 rewritten by a new session
+    // that then creates its Deployment, Service, Ingress and ConfigMap, stale-02 deleted.
+    const acted = new Set<string>();
+    let racing = false;
+    const world = await keyWorld('relaxed', async (command) => {
+      const id = staleKeyDeleteOf(command);
+      if (!racing || id === undefined || acted.has(id)) return;
+      acted.add(id);
+      if (id === 'stale-00') await w.direct.call('SET', `${KEY_PREFIX}${id}`, JSON.stringify({ user: 'grace', id, ended: true, touched: 2 }));
+      if (id === 'stale-01') {
+        await w.direct.call('SET', `${KEY_PREFIX}${id}`, JSON.stringify({ user: 'linus', id }));
+        seedSession(w.server, FAULTED_NAMESPACE, 'jupyter', id, { deployment: true, endpoints: 'not-ready', ageMs: 0, now: world.clock.now() });
+        for (const ref of liveResourcesOfId(w, id)) world.protectedRes.set(ref, uidOf(ref));
+      }
+      if (id === 'stale-02') await w.direct.call('DEL', `${KEY_PREFIX}${id}`);
+    });
+    judge(await world.run('run 1 (sights the stale keys)'), world.protectedRes, clean(true));
+
+    // Act
+    racing = true;
+    const raced = await world.run('run 2 (raced at its deletes)');
+    racing = false;
+
+    // Assess: the rewritten and the taken-over key spared (their confirmation starts over), the one
+    // deleted by another spared as gone, every other stale key deleted; nothing of the new session touched.
+    judge(raced, world.protectedRes, clean(true));
+    checkStaleKeys(raced, { scanned: true, deletedByOthers: new Set(['stale-02']) });
+    const actions = new Map(raced.summary.staleSessionKeys.map((k) => [k.sessionId, `${k.action}/${k.reason}`]));
+    expect([...acted].sort(), 'the race met every stale key delete').toEqual([...STALE_IDS].sort());
+    expect(
+      ['stale-00', 'stale-01', 'stale-02'].map((id) => `${id}: ${actions.get(id)}`),
+      'the stale keys changed or gone between the scan and the delete',
+    ).toEqual(['stale-00: spared/unconfirmed', 'stale-01: spared/unconfirmed', 'stale-02: spared/gone']);
+    expect(STALE_IDS.slice(3).filter((id) => actions.get(id) !== 'deleted/no-resources'), 'the other stale keys, deleted').toEqual([]);
+    expect([raced.after.keys.has('stale-00'), raced.after.keys.has('stale-01'), raced.after.keys.has('stale-02')], 'keys left').toEqual([true, true, false]);
+
+    // Act and assess (e): stale-00 is deleted once confirmed again; stale-01 is a session's now, its key stays and its sighting goes.
+    await converge(world.protectedRes, true, world.run, { live: ['stale-01'] });
+    expect(world.violations).toEqual([]);
+  });
+
+  it('a stale key taken over by a new session just before its delete, the answer to that delete lost: the retry does not delete it', async () => {
+    // Prepare: the stale keys sighted by a run; at the next run's delete of stale-01, a new
+    // session writes that key first, then creates its resources; the delete runs (and finds the
+    // key changed), but its answer is lost, so the client sends it again.
+    let racing = false;
+    const world = await keyWorld('relaxed', async (command) => {
+      if (!racing || staleKeyDeleteOf(command) !== 'stale-01' || liveResourcesOfId(w, 'stale-01').length > 0) return;
+      await w.direct.call('SET', `${KEY_PREFIX}stale-01`, JSON.stringify({ user: 'linus', id: 'stale-01' }));
+      seedSession(w.server, FAULTED_NAMESPACE, 'jupyter', 'stale-01', { deployment: true, endpoints: 'not-ready', ageMs: 0, now: world.clock.now() });
+      for (const ref of liveResourcesOfId(w, 'stale-01')) world.protectedRes.set(ref, uidOf(ref));
+    });
+    judge(await world.run('run 1 (sights the stale keys)'), world.protectedRes, clean(true));
+    const lost = w.bridge.fail({ command: 'EVAL', match: (c) => staleKeyDeleteOf(c) === 'stale-01', effect: 'reset', when: 'after', times: 1 });
+
+    // Act
+    racing = true;
+    const raced = await world.run('run 2 (raced at the delete of stale-01, its answer lost)');
+    racing = false;
+
+    // Assess: the new session's key is there; its delete was retried, and the retry too found it changed.
+    expect(lost.hits, 'the lost answer').toBe(1);
+    expect(raced.store.flatMap((r) => r.commands).filter((c) => staleKeyDeleteOf(c) === 'stale-01').length, 'deletes of stale-01 sent').toBeGreaterThan(1);
+    expect(storeOutcome(raced.store), 'the delete whose answer was lost, sent again and answered').toBe('recovered');
+    judge(raced, world.protectedRes, clean(true));
+    checkStaleKeys(raced, { scanned: true });
+    expect(raced.after.keys.has('stale-01'), 'the key of the session that took over stale-01').toBe(true);
+    const entry = raced.summary.staleSessionKeys.find((k) => k.sessionId === 'stale-01');
+    expect(entry && `${entry.action}/${entry.reason}`, 'stale-01, reported').toBe('spared/unconfirmed');
+    w.bridge.clearFaults();
+    await converge(world.protectedRes, true, world.run, { live: ['stale-01'] });
+    expect(world.violations).toEqual([]);
+  });
+
+  it('a session created key first, then its Deployment, while a run is in flight: its key is never deleted, its sighting is forgotten', async () => {
+    // Prepare: the stale keys sighted by a run; the next run's scan reads a new key (fresh1), whose
+    // Deployment, Service, Ingress and ConfigMap are created once the run's lists are done.
+    let racing = false;
+    const world = await keyWorld('relaxed', (command) => {
+      if (!racing) return;
+      if (command[0] === 'SCAN' && command[1] === '0') return w.direct.call('SET', `${KEY_PREFIX}fresh1`, JSON.stringify({ user: 'ada', id: 'fresh1' })).then(() => undefined);
+      if (isKeySightingsEval(command) && liveResourcesOfId(w, 'fresh1').length === 0) {
+        seedSession(w.server, 'ubuntu-lab', 'ubuntu', 'fresh1', { deployment: true, endpoints: 'not-ready', ageMs: 0, now: world.clock.now() });
+      }
+      return undefined;
+    });
+    judge(await world.run('run 1 (sights the stale keys)'), world.protectedRes, clean(true));
+
+    // Act
+    racing = true;
+    const raced = await world.run('run 2 (a session starts while it runs)');
+    racing = false;
+    for (const ref of liveResourcesOfId(w, 'fresh1')) world.protectedRes.set(ref, uidOf(ref));
+    const next = await world.run('run 3 (the session has its Deployment)');
+
+    // Assess: run 2 saw fresh1 stale (its scan read the key, its lists came before the
+    // Deployment) and only sighted it; run 3 sees the session and forgets the sighting.
+    judge(raced, world.protectedRes, clean(true));
+    checkStaleKeys(raced, { scanned: true, staleAlso: ['fresh1'] });
+    const fresh = raced.summary.staleSessionKeys.find((k) => k.sessionId === 'fresh1');
+    expect(fresh && `${fresh.action}/${fresh.reason}`, 'the new key, in the run it started in').toBe('spared/unconfirmed');
+    expect(raced.summary.staleSessionKeys.filter((k) => k.action === 'deleted').length, 'the confirmed stale keys, deleted beside it').toBe(STALE_IDS.length);
+    expect(liveResourcesOfId(w, 'fresh1'), 'the session was created').toHaveLength(4);
+    judge(next, world.protectedRes, clean(true));
+    checkStaleKeys(next, { scanned: true });
+    expect(next.summary.staleSessionKeys, 'run 3: no stale key left').toEqual([]);
+    expect([next.after.keys.has('fresh1'), next.after.keySightings.has('fresh1'), next.after.keySightingSet], 'fresh1: key, sighting, sighted set').toEqual([true, false, []]);
+    expect(await w.direct.call('EXISTS', keySightingKey('fresh1')), 'the sighting of fresh1').toBe(0);
+    await converge(world.protectedRes, true, world.run, { live: ['fresh1'] });
+    expect(world.violations).toEqual([]);
+  });
 });
 
 describe('fault matrix: DescribeCluster, through the Lambda handler', () => {

@@ -7,9 +7,13 @@
  * Each seed is one test: a fresh cluster, then ticks of one minute of virtual time, each with
  * churn between runs and, inside the API server, between the requests of a run (see
  * support/soak-churn.ts), and one run, two runs started at once, or a second run started in the
- * middle of the first. The invariants are checked at each DELETE, at each DEL of a session key,
- * at each request (who is acting), after each run, and after the churn stops and two runs
- * converge (support/soak-monitor.ts).
+ * middle of the first. Every run is in delete mode for stale session keys
+ * (RECONCILIATION_STALE_KEYS=delete): the world holds truly stale keys, sessions start key first
+ * while runs are in flight, and stale keys are rewritten, taken over by a new session or deleted
+ * just before a run's delete of them reaches Redis. The invariants are checked at each DELETE,
+ * at each DEL of a session key and each stale key delete, at each request (who is acting), after
+ * each run, after each tick (no live session's key lost), and after the churn stops and two runs
+ * converge (no stale key left: they were deleted) (support/soak-monitor.ts).
  *
  * SOAK_RUNS (default 200) is the number of runs in all; SOAK_RUNS_PER_SEED (default 25) how
  * many each seed makes, the two convergence runs included; SOAK_SEED replays one seed.
@@ -56,7 +60,7 @@ let redis: RedisServer;
 let bridge: UpstashBridge;
 let server: KubeApiServer;
 let direct: RespClient;
-const totals = { seeds: [] as number[], runs: 0, ms: 0, sessions: 0, deletes: 0, conflicts: 0, keyDeletes: 0, reappeared: 0, windowHits: 0 };
+const totals = { seeds: [] as number[], runs: 0, ms: 0, sessions: 0, deletes: 0, conflicts: 0, keyDeletes: 0, reappeared: 0, windowHits: 0, staleDeleted: 0, staleRaced: 0 };
 
 beforeAll(async () => {
   redis = await startRedisServer();
@@ -75,7 +79,7 @@ afterAll(async () => {
     `race soak: ${totals.runs} runs over seeds ${totals.seeds.join(', ')} in ${(totals.ms / 1000).toFixed(1)} s; ` +
       `${totals.sessions} sessions seeded, ${totals.deletes} deletes accepted, ${totals.conflicts} refused by a uid precondition, ` +
       `${totals.keyDeletes} session-key DELs checked, ${totals.reappeared} sessions spared because their Deployment was back, ` +
-      `window between the last look and a delete hit ${totals.windowHits} times`,
+      `window between the last look and a delete hit ${totals.windowHits} times; ${totals.staleDeleted} stale keys deleted, ${totals.staleRaced} stale key deletes raced`,
   );
 });
 
@@ -86,7 +90,7 @@ function errorsInto(lines: string[]): Logger {
 
 describe('race soak', () => {
   it.each(SEEDS)(
-    `seed %i: nothing alive is deleted, runs never act at once, and two runs converge after the churn`,
+    `seed %i: nothing alive is deleted (no live session's key either), runs never act at once, and two runs converge after the churn (stale keys deleted)`,
     async (seed) => {
       const replay = `seed ${seed} (replay: SOAK_SEED=${seed} SOAK_RUNS_PER_SEED=${RUNS_PER_SEED} npx vitest run test/reliability/race-soak.test.ts)`;
       const began = performance.now();
@@ -124,6 +128,7 @@ describe('race soak', () => {
             maxDeletions: changes.maxDeletions ?? (runRng.chance(0.08) ? runRng.int(1, 5) : 10_000),
             concurrency: changes.concurrency ?? runRng.pick([1, 2, 4, 8]),
             dryRun: changes.dryRun ?? false,
+            staleKeys: 'delete',
           }),
           now: clock.now,
           pageSize: runRng.pick([8, 13, 20, 40]),
@@ -221,19 +226,22 @@ describe('race soak', () => {
           await world.settleKeyWrites();
           await monitor.settle();
           monitor.checkLiveSessions();
+          await monitor.checkLiveKeys();
           expect(monitor.violations, replay).toEqual([]);
         }
 
-        // Act: the churn stops; two runs, far enough apart for every orphan to be old and confirmed.
+        // Act: the churn stops; two runs, far enough apart for every orphan to be old and confirmed,
+        // and for a key first seen stale by the first of them to be confirmed by the second.
         churn.enabled = false;
         monitor.phase = 'convergence';
-        clock.now += Math.max(MIN_AGE_SECONDS, confirmSeconds) * 1000 + TICK_MS;
+        const settled = Math.max(MIN_AGE_SECONDS, confirmSeconds) * 1000 + TICK_MS;
+        clock.now += settled;
         for (const label of ['convergence run 1', 'convergence run 2']) {
           const run = newRun(label, Rng.of(seed, label), { maxDeletions: 10_000 });
           await execute(run);
           monitor.checkRun(run, { lockMayBeHeld: false });
           if (run.summary?.status !== 'ok') monitor.breach(`${label} ended ${run.summary?.status}, not ok: ${run.errors.slice(0, 3).join(' | ')}`);
-          clock.now += confirmSeconds * 1000 + TICK_MS;
+          clock.now += settled;
         }
         runs += 2;
         await monitor.settle();
@@ -245,6 +253,8 @@ describe('race soak', () => {
       }
       expect(monitor.stats.windowHits, replay).toBe(0);
       expect(monitor.violations, replay).toEqual([]);
+      // The stale keys were deleted by the runs' stale path (the clean state has none left), not only spared.
+      expect(monitor.stats.staleKeysDeleted, `${replay}: stale keys deleted`).toBeGreaterThan(0);
     },
     Math.max(120_000, RUNS_PER_SEED * 5_000),
   );
@@ -260,7 +270,8 @@ function reportSeed(
   churn: Record<string, number>,
   ms: number,
 ): void {
-  const sessions = Object.values(counts).reduce((a, b) => a + b, 0);
+  const { staleKeys = 0, ...sessionCounts } = counts;
+  const sessions = Object.values(sessionCounts).reduce((a, b) => a + b, 0);
   totals.seeds.push(seed);
   totals.runs += runs;
   totals.ms += ms;
@@ -270,10 +281,13 @@ function reportSeed(
   totals.keyDeletes += stats.keyDeletesChecked;
   totals.reappeared += stats.sparedReappeared;
   totals.windowHits += stats.windowHits;
+  totals.staleDeleted += stats.staleKeysDeleted;
+  totals.staleRaced += (churn.rewrittenAtKeyDelete ?? 0) + (churn.takenOverAtKeyDelete ?? 0) + (churn.deletedAtKeyDelete ?? 0);
   console.log(
     `race soak seed ${seed}: confirm ${confirmSeconds} s, ${sessions} sessions ${JSON.stringify(counts)}, ${runs} runs in ${(ms / 1000).toFixed(1)} s; ` +
       `ticks ${JSON.stringify(shapes)}; runs ${JSON.stringify({ locked: stats.locked, aborted: stats.aborted, partial: stats.partial, dry: stats.dryRuns })}; ` +
       `deletes ${JSON.stringify(stats.deletes)}; cleaned ${stats.sessionsCleaned}; spared as reappeared ${stats.sparedReappeared}; ` +
-      `key DELs checked ${stats.keyDeletesChecked}; churn ${JSON.stringify(churn)}`,
+      `key DELs checked ${stats.keyDeletesChecked}; ${staleKeys} stale keys seeded, stale key deletes sent ${stats.staleKeyDeletesSent}, ` +
+      `stale keys deleted ${stats.staleKeysDeleted}, found gone ${stats.staleKeysGone}, live keys checked ${stats.liveKeysChecked}; churn ${JSON.stringify(churn)}`,
   );
 }

@@ -9,7 +9,22 @@ import type { Summary } from '../../../src/core/report.js';
 import type { RequestRecord } from '../../support/kube-api-server.js';
 import type { RecordedRequest } from '../../support/upstash-bridge.js';
 import type { State } from './fault-world.js';
-import { DELETABLE, KEYS_TO_DELETE, NAMESPACES, SESSIONS, orphansIn, parseLabName, resourcesOfId } from './fault-world.js';
+import {
+  DELETABLE,
+  FILLER_OTHER,
+  FILLER_UNDER_PREFIX,
+  KEY_PREFIX,
+  KEYS_TO_DELETE,
+  LEAKED,
+  NAMESPACES,
+  SESSIONS,
+  STALE_IDS,
+  isFiller,
+  orphansIn,
+  parseLabName,
+  resourcesOfId,
+} from './fault-world.js';
+import { KEY_CONFIRM_SECONDS, isKeySightingsEval, staleKeyDeleteOf } from './fault-runs.js';
 
 /** One run, and what the servers saw of it. */
 export interface RunRecord {
@@ -27,6 +42,8 @@ export interface RunRecord {
   keyDeleteViolations: string[];
   /** The EMF documents written for this run. */
   emf: EmfDocument[];
+  /** The run's clock (epoch ms), when the test set it. */
+  now?: number;
 }
 
 export interface EmfDocument {
@@ -117,8 +134,10 @@ export function checkSummary(run: RunRecord, expected: Expectation): void {
   }
   checkDeletesFollowRecheck(run);
 
-  // Session keys: what disappeared from Redis.
-  const keysGone = [...before.keys].filter((id) => !after.keys.has(id));
+  // Session keys: what disappeared from Redis, but for the stale keys the stale path tried to
+  // delete (see checkStaleKeys): those are counted in staleSessionKeysDeleted, or not at all.
+  const staleTried = new Set(s.staleSessionKeys.filter((k) => k.action === 'deleted' || k.action === 'failed' || k.reason === 'gone').map((k) => k.sessionId));
+  const keysGone = [...before.keys].filter((id) => !after.keys.has(id) && !staleTried.has(id));
   expect.soft(s.totals.sessionKeysDeleted, where(`sessionKeysDeleted vs keys that disappeared (${keysGone.join(', ') || 'none'})`)).toBe(keysGone.length);
   for (const session of s.sessions.filter((x) => x.sessionKey === 'deleted')) {
     expect.soft(after.keys.has(session.sessionId), where(`key of ${session.sessionId} reported deleted`)).toBe(false);
@@ -208,7 +227,116 @@ export function notConverged(state: State, protectedResources: ReadonlyMap<strin
   return problems;
 }
 
+/** What a run in delete mode must have made of the keys (beside {@link Expectation}). */
+export interface KeyExpectation {
+  /** The scan read every page: the keys were judged. False: it failed for good. */
+  scanned: boolean;
+  /** The run's warnings must say why the keys could not be read, this way (when not scanned). */
+  scanWarning?: RegExp;
+  /** Keys created while the run was in flight that its scan read (stale in its view). */
+  staleAlso?: readonly string[];
+  /** Stale keys somebody else deleted while the run was in flight. */
+  deletedByOthers?: ReadonlySet<string>;
+}
+
+const firstSeenOf = (sighting: string | undefined) => (sighting === undefined ? Number.NaN : Number(sighting.slice(0, sighting.indexOf(':'))));
+
+/**
+ * The store's side of a run with the keys read, in delete mode, judged by what Redis held
+ * before and after it and by the commands the bridge saw:
+ * - nothing lost: the filler (keys under the prefix that cannot be judged, and unrelated keys) is whole;
+ * - a stale key delete is sent only for a key an earlier run sighted at least the confirm period ago;
+ * - a failed scan: no key judged, no stale key or leaked Deployment reported, no sighting or
+ *   delete sent, and the warnings say why;
+ * - a complete scan: exactly the keys without a resource reported stale, the leaked Deployment
+ *   reported, each stale key's action what happened to it in Redis, the totals those of the lists.
+ */
+export function checkStaleKeys(run: RunRecord, expected: KeyExpectation): void {
+  const { summary: s, before, after } = run;
+  const where = (what: string) => `${run.label}: ${what} (summary ${brief(s)})`;
+  const commands = run.store.flatMap((r) => r.commands);
+
+  // Nothing lost.
+  expect.soft([...after.keys].filter(isFiller).length, where('filler keys under the prefix (never judged) left')).toBe(FILLER_UNDER_PREFIX);
+  expect.soft(after.otherKeys, where('unrelated keys left')).toBe(FILLER_OTHER);
+
+  // Deletes only of keys confirmed by an earlier run.
+  const deletesSent = [...new Set(commands.flatMap((c) => staleKeyDeleteOf(c) ?? []))];
+  for (const id of deletesSent) {
+    const seen = firstSeenOf(before.keySightings.get(id));
+    expect
+      .soft(run.now !== undefined && run.now - seen >= KEY_CONFIRM_SECONDS * 1000, where(`stale key delete sent for ${id}, sighted before the run at ${before.keySightings.get(id) ?? 'no time'}`))
+      .toBe(true);
+  }
+
+  if (!expected.scanned) {
+    expect.soft(s.staleSessionKeys, where('stale keys reported although the scan failed')).toEqual([]);
+    expect.soft(s.leakedDeployments, where('leaked Deployments reported although the scan failed')).toEqual([]);
+    expect.soft([s.totals.staleSessionKeys, s.totals.staleSessionKeysDeleted, s.totals.leakedDeployments], where('stale and leaked totals')).toEqual([0, 0, 0]);
+    expect.soft(deletesSent, where('stale key deletes sent although the scan failed')).toEqual([]);
+    expect.soft(commands.some(isKeySightingsEval), where('stale keys sighted although the scan failed')).toBe(false);
+    if (expected.scanWarning) expect.soft(s.warnings.some((w) => expected.scanWarning!.test(w)), where(`a warning matching ${expected.scanWarning}`)).toBe(true);
+    const stale = STALE_IDS.filter((id) => before.keys.has(id) && !after.keys.has(id));
+    expect.soft(stale, where('stale keys gone although the scan failed')).toEqual([]);
+    return;
+  }
+
+  // Leaked: the seeded Deployment without a key, and only it (every other Deployment has its key).
+  expect.soft(s.leakedDeployments.map((d) => `${d.namespace}/${d.name}/${d.labType}/${d.sessionId}`), where('leaked Deployments')).toEqual([
+    `${LEAKED.namespace}/${LEAKED.name}/${LEAKED.labType}/${LEAKED.sessionId}`,
+  ]);
+  expect.soft(s.totals.leakedDeployments, where('totals.leakedDeployments')).toBe(1);
+
+  // Stale: every judged key before the run without a resource of its id, and those the run's scan read as they were made.
+  const judged = (id: string) => !isFiller(id);
+  const expectedStale = new Set([...[...before.keys].filter((id) => judged(id) && resourcesOfId(before, id).length === 0), ...(expected.staleAlso ?? [])]);
+  expect.soft(s.staleSessionKeys.map((k) => k.sessionId).sort(), where('stale keys reported')).toEqual([...expectedStale].sort());
+  expect.soft(s.totals.staleSessionKeys, where('totals.staleSessionKeys')).toBe(s.staleSessionKeys.length);
+  expect.soft(s.totals.staleSessionKeysDeleted, where('totals.staleSessionKeysDeleted')).toBe(s.staleSessionKeys.filter((k) => k.action === 'deleted').length);
+
+  // Each one's action against Redis. A delete whose answer was lost (the command ran, a fault
+  // replaced its answer) or a key deleted by another may be reported spared (gone) or failed.
+  const lostAnswer = new Set(run.store.filter((r) => r.fault?.when === 'after').flatMap((r) => r.commands.flatMap((c) => staleKeyDeleteOf(c) ?? [])));
+  const excused = (id: string) => lostAnswer.has(id) || (expected.deletedByOthers?.has(id) ?? false);
+  for (const k of s.staleSessionKeys) {
+    const id = k.sessionId;
+    const what = `stale key ${id} reported ${k.action}/${k.reason}`;
+    expect.soft(k.key, where(`${what}: its key`)).toBe(`${KEY_PREFIX}${id}`);
+    expect.soft(['deleted', 'spared', 'failed'].includes(k.action), where(`${what}: an action of delete mode`)).toBe(true);
+    const gone = before.keys.has(id) && !after.keys.has(id);
+    if (k.action === 'deleted') {
+      expect.soft(gone, where(`${what}, but the key is there`)).toBe(true);
+      expect.soft(deletesSent.includes(id), where(`${what} without a delete sent`)).toBe(true);
+    } else if (gone) {
+      const ok = excused(id) && ((k.action === 'spared' && k.reason === 'gone') || (k.action === 'failed' && k.reason === 'delete-failed'));
+      expect.soft(ok, where(`${what}, but its key is gone`)).toBe(true);
+    }
+    if (k.action === 'failed') expect.soft(k.reason, where(`${what}: why`)).toBe('delete-failed');
+    if (k.action === 'spared' && k.reason !== 'gone') expect.soft(k.reason, where(`${what}: why`)).toBe('unconfirmed');
+  }
+  expect.soft(s.totals.errors, where('errors at least the stale keys failed')).toBeGreaterThanOrEqual(s.staleSessionKeys.filter((k) => k.action === 'failed').length);
+}
+
+/**
+ * (e) for the cases with the keys seeded: what {@link notConverged} asks, and the stale keys
+ * deleted (but those a session took over), the filler whole, no sighting of a key kept.
+ */
+export function notConvergedKeys(state: State, protectedResources: ReadonlyMap<string, string>, live: readonly string[] = []): string[] {
+  const problems = notConverged(state, protectedResources);
+  for (const id of STALE_IDS) {
+    if (live.includes(id)) continue;
+    if (state.keys.has(id)) problems.push(`stale key left: ${KEY_PREFIX}${id}`);
+  }
+  for (const id of live) if (!state.keys.has(id)) problems.push(`key of a session started while a run was in flight deleted: ${KEY_PREFIX}${id}`);
+  const filler = [...state.keys].filter(isFiller).length;
+  if (filler !== FILLER_UNDER_PREFIX || state.otherKeys !== FILLER_OTHER) problems.push(`filler lost: ${filler} of ${FILLER_UNDER_PREFIX} under the prefix, ${state.otherKeys} of ${FILLER_OTHER} others`);
+  if (state.keySightings.size > 0) problems.push(`stale key sightings left: ${[...state.keySightings.keys()].join(', ')}`);
+  if (state.keySightingSet.length > 0) problems.push(`sighted stale keys still listed: ${state.keySightingSet.join(', ')}`);
+  return problems;
+}
+
 function brief(s: Summary): string {
   const failed = s.sessions.filter((x) => x.action === 'failed').map((x) => `${x.namespace}/${x.sessionId}:${x.reason}:${x.sessionKey ?? ''}`);
-  return JSON.stringify({ status: s.status, totals: s.totals, failed, warnings: s.warnings.map((w) => w.slice(0, 160)), nsErrors: s.namespaces.filter((n) => n.error).map((n) => `${n.namespace}: ${n.error?.slice(0, 160)}`) });
+  const stale = s.staleSessionKeys.filter((k) => k.action !== 'deleted').map((k) => `${k.sessionId}:${k.action}:${k.reason}`);
+  return JSON.stringify({ status: s.status, totals: s.totals, failed, stale, warnings: s.warnings.map((w) => w.slice(0, 160)), nsErrors: s.namespaces.filter((n) => n.error).map((n) => `${n.namespace}: ${n.error?.slice(0, 160)}`) });
 }

@@ -7,7 +7,8 @@
 import type { FaultEffect as KubeFaultEffect, FaultMatch } from '../../support/kube-api-server.js';
 import type { EksFaultEffect } from '../../support/eks.js';
 import type { FaultEffect as BridgeFaultEffect } from '../../support/upstash-bridge.js';
-import { LOCK_KEY, PENDING_KEYS } from '../../../src/adapters/upstash.js';
+import { KEY_SIGHTINGS, LOCK_KEY, PENDING_KEYS } from '../../../src/adapters/upstash.js';
+import { isKeySightingsEval, staleKeyDeleteOf } from './fault-runs.js';
 import { FAULTED_NAMESPACE, KEY_PREFIX } from './fault-world.js';
 
 export type Mode = 'transient' | 'persistent';
@@ -185,6 +186,72 @@ export function eksCases(): EksCase[] {
     // A DescribeCluster that never answers is tried persistent: there is nothing to retry onto.
     const mode = fault.id === 'timeout' ? 'persistent' : modeOf(0, j);
     return [{ layer: 'eks', name: nameOf('DescribeCluster', fault.id, mode, false), fault, mode }];
+  });
+}
+
+/**
+ * The store's side of both directions, run in delete mode (RECONCILIATION_STALE_KEYS=delete,
+ * confirmation on) over the world seeded with stale keys, a leaked Deployment and filler
+ * enough for a SCAN of three pages. `phase` says which run the fault is in:
+ * - `first sighting`: the first two runs, minutes apart, are under the fault (the first
+ *   sights the stale keys, the second would delete them);
+ * - `confirmed delete`: a run without the fault sights them first; the next run, which would
+ *   delete them, is under the fault.
+ */
+export interface KeyTarget extends StoreTarget {
+  phase: 'first sighting' | 'confirmed delete';
+  /** A page of the scan: its failure leaves the keys unread, and so unjudged. */
+  scanPage?: number;
+}
+
+export const KEY_TARGETS: readonly KeyTarget[] = [
+  // Every page after the first (SCAN's cursor is not 0): persistent, page 2 fails for good and page 3 is never asked for.
+  { id: 'SCAN page 2', command: 'SCAN', match: (c) => c[1] !== '0', lostAnswer: false, failure: 'error', phase: 'confirmed delete', scanPage: 2 },
+  { id: 'key sightings EVAL', command: 'EVAL', match: isKeySightingsEval, lostAnswer: true, failure: 'error', phase: 'first sighting' },
+  { id: 'stale key delete EVAL', command: 'EVAL', match: (c) => staleKeyDeleteOf(c) !== undefined, lostAnswer: true, failure: 'error', phase: 'confirmed delete' },
+  { id: 'key-sightings SMEMBERS', command: 'SMEMBERS', match: (c) => c[1] === KEY_SIGHTINGS, lostAnswer: false, failure: 'error', phase: 'confirmed delete' },
+];
+
+/** A lost answer that the client does not retry by itself (an HTTP error, not a network one): a persistent one stays cheap. */
+const LOST_500: FaultSpec = { id: '500 after the command ran', store: { effect: { status: 500, body: { error: 'ERR internal error' } }, when: 'after' }, lostAnswerOnly: true };
+
+export interface KeyCase extends Omit<StoreCase, 'target'> {
+  target: KeyTarget;
+}
+
+/**
+ * The key cases: chosen rather than crossed (each store fault on every key target would add
+ * minutes), so that each target meets an HTTP error, a timeout, a reset and malformed JSON or a
+ * lost answer, persistent and transient; the slow ones (resets, timeouts on the deletes, which
+ * are many) transient.
+ */
+const KEY_CASES: { target: string; fault: string; mode: Mode }[] = [
+  { target: 'SCAN page 2', fault: '500', mode: 'persistent' },
+  { target: 'SCAN page 2', fault: '503', mode: 'transient' },
+  { target: 'SCAN page 2', fault: 'timeout', mode: 'persistent' },
+  { target: 'SCAN page 2', fault: 'reset', mode: 'persistent' },
+  { target: 'SCAN page 2', fault: 'malformed JSON', mode: 'persistent' },
+  { target: 'SCAN page 2', fault: '403', mode: 'transient' },
+  { target: 'key sightings EVAL', fault: '500', mode: 'persistent' },
+  { target: 'key sightings EVAL', fault: 'timeout', mode: 'persistent' },
+  { target: 'key sightings EVAL', fault: 'reset', mode: 'transient' },
+  { target: 'key sightings EVAL', fault: 'reset after the command ran', mode: 'transient' },
+  { target: 'key sightings EVAL', fault: '500 after the command ran', mode: 'persistent' },
+  { target: 'stale key delete EVAL', fault: '500', mode: 'persistent' },
+  { target: 'stale key delete EVAL', fault: '503', mode: 'transient' },
+  { target: 'stale key delete EVAL', fault: 'timeout', mode: 'transient' },
+  { target: 'stale key delete EVAL', fault: 'reset', mode: 'transient' },
+  { target: 'stale key delete EVAL', fault: 'malformed JSON', mode: 'persistent' },
+  { target: 'stale key delete EVAL', fault: 'reset after the command ran', mode: 'transient' },
+  { target: 'stale key delete EVAL', fault: '500 after the command ran', mode: 'persistent' },
+  { target: 'key-sightings SMEMBERS', fault: '500', mode: 'persistent' },
+];
+
+export function keyCases(): KeyCase[] {
+  return KEY_CASES.map(({ target: id, fault: faultId, mode }) => {
+    const target = KEY_TARGETS.find((t) => t.id === id)!;
+    const fault = faultId === LOST_500.id ? LOST_500 : FAULTS.find((f) => f.id === faultId)!;
+    return { layer: 'store', name: `${target.id} × ${fault.id} (${mode}, stale keys: delete)`, target, fault, mode, confirm: true };
   });
 }
 

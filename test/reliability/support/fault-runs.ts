@@ -4,6 +4,8 @@
  */
 import { vi } from 'vitest';
 import { publishMetrics } from '../../../src/adapters/metrics.js';
+import { KEY_SIGHTINGS, keySightingKey } from '../../../src/adapters/upstash.js';
+import type { StaleKeysMode } from '../../../src/core/keys.js';
 import type { Summary } from '../../../src/core/report.js';
 import type { Cluster, Clock, SessionStore } from '../../../src/ports.js';
 import { reconcile } from '../../../src/reconcile.js';
@@ -13,6 +15,10 @@ import type { World } from './fault-world.js';
 import { CLUSTER, CREDENTIALS, KEY_PREFIX, NAMESPACES, REGION, liveResourcesOfId, snapshot } from './fault-world.js';
 
 export const CONFIRM_SECONDS = 60;
+/** The grace period of every run (the contract's default). */
+export const MIN_AGE_SECONDS = 300;
+/** How long a stale key must have been seen stale, unchanged, before a run in delete mode deletes it. */
+export const KEY_CONFIRM_SECONDS = Math.max(MIN_AGE_SECONDS, CONFIRM_SECONDS);
 
 /** A clock the test moves: confirmation needs runs minutes apart. */
 export class TestClock implements Clock {
@@ -25,14 +31,41 @@ export class TestClock implements Clock {
   }
 }
 
-/** Records each DEL of a session key sent while a resource of that session exists on the API server. */
-export function watchKeyDeletes(w: World, violations: string[]): void {
+/** The session id a stale key delete (the compare-and-delete EVAL) is for, or undefined for any other command. */
+export function staleKeyDeleteOf(command: readonly string[]): string | undefined {
+  // EVAL script 3 {sessionKey} {sightingKey} {index set} {sessionId} {now} {ttl}
+  if (command[0] !== 'EVAL' || command[2] !== '3' || command[5] !== KEY_SIGHTINGS) return undefined;
+  const id = command[6];
+  return id !== undefined && command[3] === `${KEY_PREFIX}${id}` && command[4] === keySightingKey(id) ? id : undefined;
+}
+
+/** Whether a command is the EVAL that reads and records the stale keys' sightings. */
+export const isKeySightingsEval = (command: readonly string[]): boolean => command[0] === 'EVAL' && command[3] === KEY_SIGHTINGS;
+
+/**
+ * Records each DEL of a session key, and each stale key delete, sent while a resource of that
+ * session exists on the API server. A stale key delete sent again (the same command: a retry,
+ * its first answer lost) is left out: the first was sent before the resources came, and the
+ * compare-and-delete must find the key changed, which the state after the run shows.
+ * `then`, when given, runs after the check, before the command reaches Redis (a race case's other actor).
+ */
+export function watchKeyDeletes(w: World, violations: string[], then?: (command: readonly string[]) => void | Promise<void>): void {
+  const staleDeletesSent = new Set<string>();
   w.bridge.beforeCommand = (command) => {
-    if (!['DEL', 'UNLINK', 'GETDEL'].includes(command[0] ?? '')) return;
-    for (const key of command.slice(1).filter((k) => k.startsWith(KEY_PREFIX))) {
-      const left = liveResourcesOfId(w, key.slice(KEY_PREFIX.length));
-      if (left.length > 0) violations.push(`${command[0]} ${key} while ${left.join(', ')} existed`);
+    if (['DEL', 'UNLINK', 'GETDEL'].includes(command[0] ?? '')) {
+      for (const key of command.slice(1).filter((k) => k.startsWith(KEY_PREFIX))) {
+        const left = liveResourcesOfId(w, key.slice(KEY_PREFIX.length));
+        if (left.length > 0) violations.push(`${command[0]} ${key} while ${left.join(', ')} existed`);
+      }
     }
+    const stale = staleKeyDeleteOf(command);
+    const retry = stale !== undefined && staleDeletesSent.has(command.join('\u0000'));
+    if (stale !== undefined && !retry) {
+      staleDeletesSent.add(command.join('\u0000'));
+      const left = liveResourcesOfId(w, stale);
+      if (left.length > 0) violations.push(`stale key delete (EVAL) of ${KEY_PREFIX}${stale} while ${left.join(', ')} existed`);
+    }
+    return then?.(command);
   };
 }
 
@@ -105,14 +138,21 @@ async function recorded(
 export function reconcileRun(
   w: World,
   label: string,
-  options: { confirm: boolean; clock: Clock; violations: string[]; adapters: { cluster: Cluster; store: SessionStore } },
+  options: { confirm: boolean; clock: Clock; violations: string[]; adapters: { cluster: Cluster; store: SessionStore }; staleKeys?: StaleKeysMode },
 ): Promise<RunRecord> {
+  const now = options.clock.now();
+  const runSettings = settings({
+    namespaces: [...NAMESPACES],
+    minAgeSeconds: MIN_AGE_SECONDS,
+    confirmSeconds: options.confirm ? CONFIRM_SECONDS : 0,
+    ...(options.staleKeys ? { staleKeys: options.staleKeys } : {}),
+  });
   return recorded(
     w,
     label,
     options.violations,
     async () => {
-      const summary = await reconcile(settings({ namespaces: [...NAMESPACES], confirmSeconds: options.confirm ? CONFIRM_SECONDS : 0 }), {
+      const summary = await reconcile(runSettings, {
         ...options.adapters,
         logger: { debug() {}, info() {}, warn() {}, error() {} },
         clock: options.clock,
@@ -121,7 +161,7 @@ export function reconcileRun(
       return { summary, emf: emfOf(lines) };
     },
     () => 0,
-  );
+  ).then((run) => ({ ...run, now }));
 }
 
 /** The Lambda's environment for the world: EKS mode through the local endpoint, the bridge as Upstash. */

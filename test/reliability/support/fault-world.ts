@@ -7,7 +7,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesCluster } from '../../../src/adapters/kubernetes.js';
 import type { RetryPolicy } from '../../../src/adapters/retry.js';
-import { LOCK_KEY, PENDING_KEYS, UpstashSessionStore, createUpstashClient } from '../../../src/adapters/upstash.js';
+import { KEY_SIGHTINGS, LOCK_KEY, PENDING_KEYS, UpstashSessionStore, createUpstashClient, keySightingKey } from '../../../src/adapters/upstash.js';
 import type { EksEndpoint } from '../../support/eks.js';
 import { checkEksToken, startEksEndpoint } from '../../support/eks.js';
 import type { KubeApiServer } from '../../support/kube-api-server.js';
@@ -76,6 +76,23 @@ export const KEYS_TO_DELETE = ['jdead1', 'jdead2', 'udead1'];
 /** Every id seeded with a key. */
 export const ALL_IDS = [...new Set(SESSIONS.map((s) => s.sessionId))];
 
+/**
+ * The store's side of the both-directions cases (seeded by `resetWorld(w, { keys: true })`):
+ * stale session keys (no resource of their id anywhere), one leaked Deployment (no key), and
+ * enough other keys for the SCAN to take several pages: filler under the session prefix whose
+ * ids no resource name could carry (never judged, never touched) and unrelated keys beside them.
+ * 1,100 keys under the prefix and 1,000 others make three pages of SCAN COUNT 1000 on Redis 7
+ * (about 530, 530 and 40 matches): stale keys and live sessions' keys fall on every page, so a
+ * run that judged a partial scan would report (or delete) some and call live Deployments leaked.
+ */
+export const STALE_IDS = Array.from({ length: 24 }, (_, i) => `stale-${String(i).padStart(2, '0')}`);
+export const LEAKED = { namespace: 'jupyter-lab', labType: 'jupyter', sessionId: 'leak1', name: 'jupyter-lab-leak1' } as const;
+export const FILLER_UNDER_PREFIX = 1_100;
+export const FILLER_OTHER = 1_000;
+/** A filler id: upper case, so that no resource name could carry it (not judged). */
+const fillerId = (i: number) => `Filler_${String(i).padStart(4, '0')}`;
+const FILLER_OTHER_PREFIX = 'cache:item:';
+
 export interface World {
   server: KubeApiServer;
   bridge: UpstashBridge;
@@ -106,8 +123,8 @@ export async function stopWorld(w: World | undefined): Promise<void> {
   await w.redis.stop();
 }
 
-/** Empties every server, then seeds the lab and its session keys. */
-export async function resetWorld(w: World): Promise<void> {
+/** Empties every server, then seeds the lab and its session keys (with `keys`, the stale keys, the leak and the filler too). */
+export async function resetWorld(w: World, options: { keys?: boolean } = {}): Promise<void> {
   w.server.reset();
   w.bridge.reset();
   w.eks.clearFaults();
@@ -123,7 +140,17 @@ export async function resetWorld(w: World): Promise<void> {
     });
   }
   for (const id of ALL_IDS) await w.direct.call('SET', `${KEY_PREFIX}${id}`, JSON.stringify({ user: 'ada', id }));
+  if (!options.keys) return;
+  seedSession(w.server, LEAKED.namespace, LEAKED.labType, LEAKED.sessionId, { deployment: true, service: false, ingress: false, configMap: false, now });
+  const values: string[] = [];
+  for (const id of STALE_IDS) values.push(`${KEY_PREFIX}${id}`, JSON.stringify({ user: 'grace', id, ended: true }));
+  for (let i = 0; i < FILLER_UNDER_PREFIX; i++) values.push(`${KEY_PREFIX}${fillerId(i)}`, 'filler');
+  for (let i = 0; i < FILLER_OTHER; i++) values.push(`${FILLER_OTHER_PREFIX}${i}`, 'other');
+  await w.direct.call('MSET', ...values);
 }
+
+/** Whether a session id is one of the filler's (never judged). */
+export const isFiller = (id: string): boolean => id.startsWith('Filler_');
 
 /** The product's adapters, wired to the world, as a warm Lambda keeps them between runs. */
 export function productAdapters(w: World, timeouts: TimeoutProfile): { cluster: KubernetesCluster; store: UpstashSessionStore } {
@@ -159,6 +186,12 @@ export interface State {
   /** Milliseconds left on the lock (-1: no expiry, -2: no lock). */
   lockTtlMs: number;
   pending: string[];
+  /** The stale keys' sightings (`lab-reconciler:sighting:key:{id}`), id → `{firstSeenAt}:{fingerprint}`. */
+  keySightings: Map<string, string>;
+  /** The members of the set of sighted stale keys. */
+  keySightingSet: string[];
+  /** How many of the unrelated filler keys are left. */
+  otherKeys: number;
 }
 
 export async function snapshot(w: World): Promise<State> {
@@ -179,7 +212,13 @@ export async function snapshot(w: World): Promise<State> {
   const lock = await w.direct.call('GET', LOCK_KEY);
   const lockTtlMs = Number(await w.direct.call('PTTL', LOCK_KEY));
   const pending = ((await w.direct.call('SMEMBERS', PENDING_KEYS)) as Buffer[]).map(String).sort();
-  return { objects, readyServices, keys, lock: lock === null ? null : String(lock), lockTtlMs, pending };
+  const sightingPrefix = keySightingKey('');
+  const sightingKeys = ((await w.direct.call('KEYS', `${sightingPrefix}*`)) as Buffer[]).map(String);
+  const sightingValues = sightingKeys.length > 0 ? ((await w.direct.call('MGET', ...sightingKeys)) as (Buffer | null)[]) : [];
+  const keySightings = new Map(sightingKeys.map((key, i) => [key.slice(sightingPrefix.length), String(sightingValues[i])]));
+  const keySightingSet = ((await w.direct.call('SMEMBERS', KEY_SIGHTINGS)) as Buffer[]).map(String).sort();
+  const otherKeys = ((await w.direct.call('KEYS', `${FILLER_OTHER_PREFIX}*`)) as Buffer[]).length;
+  return { objects, readyServices, keys, lock: lock === null ? null : String(lock), lockTtlMs, pending, keySightings, keySightingSet, otherKeys };
 }
 
 /** The resources (any kind, any namespace) of a session id that still exist. */
@@ -238,5 +277,9 @@ export function protectedResources(initial: State): Map<string, string> {
       if (ns === s.namespace && parsed?.labType === s.labType && parsed.sessionId === s.sessionId) kept.set(ref, uid);
     }
   }
+  // The leaked Deployment, when seeded: reported, never touched.
+  const leaked = `Deployment/${LEAKED.namespace}/${LEAKED.name}`;
+  const leakedUid = initial.objects.get(leaked);
+  if (leakedUid !== undefined) kept.set(leaked, leakedUid);
   return kept;
 }

@@ -11,12 +11,19 @@
  * latest when a run reads that Deployment (the product's last look before deleting), never
  * between that read and the deletes: a Deployment created in that window is a race no
  * product can see (see the report), so the soak keeps it out and counts that it did.
+ *
+ * The session keys churn too: sessions start key first while a run is in flight (their
+ * Deployment, Service, Ingress and ConfigMap come at a later request of the run, or at the end
+ * of the tick), sessions end leaving their key behind (a truly stale key, to be deleted), stale
+ * keys are rewritten between ticks, and, inside the bridge's hook, just before a run's stale
+ * key delete reaches Redis, the key is rewritten, taken over by a new session (key first, then
+ * its resources) or deleted by the controller.
  */
 import type { KubeKind, KubeObject, ParsedRequest } from '../../support/kube-api-server.js';
 import { deploymentObject } from '../../support/kube-api-server.js';
 import { Rng } from './soak-random.js';
 import type { Namespace, World } from './soak-world.js';
-import { DELETABLE_KINDS, NAMESPACES, labName, parseLabName } from './soak-world.js';
+import { DELETABLE_KINDS, NAMESPACES, SESSION_KEY_PREFIX, labName, parseLabName } from './soak-world.js';
 
 /** Who watches the Deployments the churn creates (the monitor). */
 export interface DeploymentWatcher {
@@ -59,6 +66,22 @@ export interface ChurnStats {
   lostToNodeFailures: number;
   replaced: number;
   replacedAtDelete: number;
+  keyFirstSessions: number;
+  keyFirstAtScan: number;
+  keysLeftStale: number;
+  staleKeysRewritten: number;
+  rewrittenAtKeyDelete: number;
+  takenOverAtKeyDelete: number;
+  deletedAtKeyDelete: number;
+}
+
+/** A session whose key the controller wrote first; its resources follow. */
+interface Starting {
+  namespace: Namespace;
+  labType: string;
+  sessionId: string;
+  /** Its resources come once the run's lists are done (at its first request that is not a list), not before. */
+  afterLists?: boolean;
 }
 
 export class Churn {
@@ -78,7 +101,20 @@ export class Churn {
     lostToNodeFailures: 0,
     replaced: 0,
     replacedAtDelete: 0,
+    keyFirstSessions: 0,
+    keyFirstAtScan: 0,
+    keysLeftStale: 0,
+    staleKeysRewritten: 0,
+    rewrittenAtKeyDelete: 0,
+    takenOverAtKeyDelete: 0,
+    deletedAtKeyDelete: 0,
   };
+  /** Sessions whose key is written and whose resources are still to come. */
+  private readonly starting: Starting[] = [];
+  /** SCANs from a first page seen so far (each draws from its own stream). */
+  private scans = 0;
+  /** Stale key deletes seen so far per session id (each draws from its own stream). */
+  private readonly keyDeletes = new Map<string, number>();
   private readonly restarts = new Map<string, Restart>();
   /** Sessions whose controller deleted the Deployment and died before the rest. */
   private readonly stalled: { namespace: string; labType: string; sessionId: string }[] = [];
@@ -105,6 +141,86 @@ export class Churn {
     for (let i = rng.int(0, 2); i > 0; i--) this.restartInstantly(rng);
     for (let i = rng.int(0, 2); i > 0; i--) this.replaceRandom(rng);
     if (rng.chance(0.1)) this.nodeFailure(rng, rng.int(3, 12));
+    if (rng.chance(0.3)) this.rewriteStaleKey(rng);
+  }
+
+  /**
+   * Just before a run's stale key delete (the compare-and-delete) reaches Redis: the key may be
+   * rewritten (still no session: its confirmation must start over), taken over by a new session
+   * (rewritten, key first, then its Deployment and the rest, now or a little later: it must
+   * never be deleted), or deleted by the controller. Resolves once Redis has the change.
+   */
+  async atKeyDelete(sessionId: string): Promise<void> {
+    // A key a session has taken over is the session's: the controller leaves it alone.
+    if (!this.enabled || this.world.liveKeys.has(sessionId)) return;
+    const seen = (this.keyDeletes.get(sessionId) ?? 0) + 1;
+    this.keyDeletes.set(sessionId, seen);
+    const rng = Rng.of(this.seed, 'key delete', sessionId, seen);
+    const what = rng.weighted<'rewrite' | 'take over' | 'delete' | 'nothing'>([
+      [0.2, 'rewrite'],
+      [0.3, 'take over'],
+      [0.08, 'delete'],
+      [0.42, 'nothing'],
+    ]);
+    if (what === 'rewrite') {
+      await this.world.writeKey(sessionId);
+      this.stats.rewrittenAtKeyDelete += 1;
+    } else if (what === 'take over') {
+      // The id is a session's again from the moment its key is written: before its resources exist.
+      this.world.staleIds.delete(sessionId);
+      this.world.reused.add(sessionId);
+      this.world.liveKeys.add(sessionId);
+      await this.world.writeKey(sessionId);
+      const namespace = rng.pick(NAMESPACES);
+      const session = { namespace, labType: this.world.labTypeFor(rng, namespace), sessionId };
+      if (rng.chance(0.5)) this.finishStarting(rng, session);
+      else this.starting.push(session);
+      this.stats.takenOverAtKeyDelete += 1;
+    } else if (what === 'delete') {
+      this.world.staleIds.delete(sessionId);
+      await this.world.redis.call('DEL', `${SESSION_KEY_PREFIX}${sessionId}`);
+      this.stats.deletedAtKeyDelete += 1;
+    }
+  }
+
+  /**
+   * Just before a run's SCAN reads its first page: sometimes a session starts, key first, so that
+   * the scan reads its key while the run's lists will not see its resources (they come once the
+   * lists are done). The run sees a stale key: it may only sight it, never delete it.
+   */
+  async atScan(): Promise<void> {
+    if (!this.enabled) return;
+    this.scans += 1;
+    const rng = Rng.of(this.seed, 'scan', this.scans);
+    if (!rng.chance(0.5)) return;
+    await this.startKeyFirst(rng, { afterLists: true });
+    this.stats.keyFirstAtScan += 1;
+  }
+
+  /** A session starts key first, while a run is in flight: its resources come at a later request, or at the end of the tick. */
+  private async startKeyFirst(rng: Rng, { afterLists }: { afterLists: boolean }): Promise<void> {
+    const namespace = rng.pick(NAMESPACES);
+    const sessionId = this.world.freshId(rng);
+    this.world.liveKeys.add(sessionId);
+    this.starting.push({ namespace, labType: this.world.labTypeFor(rng, namespace), sessionId, afterLists });
+    this.stats.keyFirstSessions += 1;
+    await this.world.writeKey(sessionId);
+  }
+
+  /** The resources of a session whose key is already written: Deployment, Service (ready), Ingress, ConfigMap. */
+  private finishStarting(rng: Rng, session: Starting): void {
+    const index = this.starting.indexOf(session);
+    if (index >= 0) this.starting.splice(index, 1);
+    const { namespace, labType, sessionId } = session;
+    this.world.createSession(rng, { namespace, labType, sessionId, deployment: true, service: true, ingress: true, configMap: true, endpoints: 'ready', createdAt: this.now(), key: false });
+    this.watcher.created(namespace, labName('Deployment', labType, sessionId));
+  }
+
+  /** A stale key rewritten (or, if a run deleted it already, written again), still with no session. */
+  private rewriteStaleKey(rng: Rng): void {
+    if (this.world.staleIds.size === 0) return;
+    this.world.setKey(rng.pick([...this.world.staleIds]));
+    this.stats.staleKeysRewritten += 1;
   }
 
   /**
@@ -141,18 +257,23 @@ export class Churn {
       if (this.replace(kind, namespace, request.name)) this.stats.replacedAtDelete += 1;
     }
     if (rng.chance(0.012)) this.createSession(rng);
+    if (rng.chance(0.015)) this.world.track(this.startKeyFirst(rng, { afterLists: false }));
+    for (const session of [...this.starting]) {
+      if (session.afterLists ? verb !== 'list' : rng.chance(0.2)) this.finishStarting(rng, session);
+    }
     if (rng.chance(0.015)) this.replaceRandom(rng);
     if (rng.chance(0.006)) this.complete(rng);
     // A stalled end finishes while a run may be about to delete the same objects: its deletes find them gone (404).
     if (this.stalled.length > 0 && rng.chance(0.02)) this.finishStalled(rng.pick(this.stalled));
   }
 
-  /** The end of a tick: every restart still pending is finished. */
+  /** The end of a tick: every restart still pending is finished, every session started key first gets its resources. */
   endTick(): void {
     for (const restart of [...this.restarts.values()]) {
       this.recreate(restart);
       this.stats.recreatedAtTickEnd += 1;
     }
+    for (const session of [...this.starting]) this.finishStarting(Rng.of(this.seed, 'starting', session.sessionId), session);
   }
 
   private undoRestarts(run: ChurnRun, request: ParsedRequest): void {
@@ -289,6 +410,12 @@ export class Churn {
     const index = this.stalled.indexOf(session);
     if (index >= 0) this.stalled.splice(index, 1);
     for (const kind of DELETABLE_KINDS) this.world.server.remove(kind, session.namespace, labName(kind, session.labType, session.sessionId));
+    // Sometimes the key's delete is lost: a key without any session is left, for the runs to find stale.
+    if (Rng.of(this.seed, 'key left', session.sessionId).chance(0.2) && this.world.resourcesOf(session.sessionId).length === 0) {
+      this.world.leaveStaleKey(session.sessionId, { write: false });
+      this.stats.keysLeftStale += 1;
+      return;
+    }
     this.world.deleteKey(session.sessionId);
   }
 

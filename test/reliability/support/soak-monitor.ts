@@ -1,18 +1,23 @@
 /**
  * The race soak's invariants, checked while the runs are in flight (at each DELETE the API
- * server serves, at each DEL of a session key the bridge passes to Redis, at each request for
- * who is acting), after each run (its summary against what the servers saw), and at the end
- * (the clean state). Every breach is written down as a sentence naming the run, the object
- * and the moment; the test asserts that none was.
+ * server serves, at each DEL of a session key and each stale key delete the bridge passes to
+ * Redis, at each request for who is acting), after each run (its summary against what the
+ * servers saw), after each tick (every live session's key still there), and at the end (the
+ * clean state: no key without a session left, so the truly stale keys were deleted). Every
+ * breach is written down as a sentence naming the run, the object and the moment; the test
+ * asserts that none was.
  */
 import type { KubeObject, ParsedRequest } from '../../support/kube-api-server.js';
 import type { RunSettings } from '../../../src/reconcile.js';
 import type { Summary } from '../../../src/core/report.js';
 import type { Churn } from './soak-churn.js';
+import { staleKeyDeleteOf } from './soak-world.js';
 import type { LabKind, World } from './soak-world.js';
 import {
   DELETABLE_KINDS,
   KEEP_ANNOTATION,
+  KEY_SIGHTINGS,
+  KEY_SIGHTING_PREFIX,
   LAB_TYPES,
   LOCK_KEY,
   PENDING_KEYS,
@@ -60,6 +65,13 @@ export interface MonitorStats {
   sparedReappeared: number;
   keyDeletesChecked: number;
   windowHits: number;
+  /** Stale key deletes (the compare-and-delete EVAL) that reached Redis. */
+  staleKeyDeletesSent: number;
+  /** Stale keys the runs reported deleted, and those their delete found gone already. */
+  staleKeysDeleted: number;
+  staleKeysGone: number;
+  /** Checks that every live session's key was still there. */
+  liveKeysChecked: number;
 }
 
 const MAX_VIOLATIONS = 50;
@@ -78,6 +90,10 @@ export class Monitor {
     sparedReappeared: 0,
     keyDeletesChecked: 0,
     windowHits: 0,
+    staleKeyDeletesSent: 0,
+    staleKeysDeleted: 0,
+    staleKeysGone: 0,
+    liveKeysChecked: 0,
   };
   /** Where the soak is (`tick 7`, `convergence`), for breaches that belong to no run. */
   phase = 'seeding';
@@ -91,6 +107,8 @@ export class Monitor {
   /** The object each DELETE found, taken just before it was served. */
   private readonly deleting = new WeakMap<ParsedRequest, KubeObject | undefined>();
   private readonly pending: Promise<void>[] = [];
+  /** Who last sent a delete of each session key through the bridge, to explain a key lost. */
+  private readonly lastDelete = new Map<string, string>();
 
   constructor(
     private readonly world: World,
@@ -139,15 +157,57 @@ export class Monitor {
     this.checkDelete(run, kind as LabKind, namespace, name, this.deleting.get(request));
   }
 
-  /** The bridge's `beforeCommand`: a session key goes only when no resource of its session id is left. */
-  beforeCommand(command: readonly string[]): void {
-    if (command[0] !== 'DEL') return;
-    for (const key of command.slice(1)) {
-      if (!key.startsWith(SESSION_KEY_PREFIX)) continue;
-      this.stats.keyDeletesChecked += 1;
-      const left = this.world.resourcesOf(key.slice(SESSION_KEY_PREFIX.length));
-      if (left.length > 0) this.breach(`the session key ${key} was deleted while ${left.join(', ')} existed`);
+  /**
+   * The bridge's `beforeCommand`: a session key goes only when no resource of its session id is
+   * left; so does a stale key (checked before the churn acts on it: a key a new session took
+   * over is the session's, and its protection is checkLiveKeys'). Then the churn's turn at a
+   * stale key delete, awaited: the command reaches Redis only after it.
+   */
+  beforeCommand(command: readonly string[]): void | Promise<void> {
+    if (command[0] === 'SCAN' && command[1] === '0') return this.churn?.atScan();
+    if (command[0] === 'DEL') {
+      for (const key of command.slice(1)) {
+        if (!key.startsWith(SESSION_KEY_PREFIX)) continue;
+        this.stats.keyDeletesChecked += 1;
+        this.lastDelete.set(key, `a DEL sent in ${this.phase}`);
+        const left = this.world.resourcesOf(key.slice(SESSION_KEY_PREFIX.length));
+        if (left.length > 0) this.breach(`the session key ${key} was deleted while ${left.join(', ')} existed`);
+      }
+      return;
     }
+    const id = staleKeyDeleteOf(command);
+    if (id === undefined) return;
+    const key = `${SESSION_KEY_PREFIX}${id}`;
+    this.stats.staleKeyDeletesSent += 1;
+    this.lastDelete.set(key, `a stale key delete sent in ${this.phase}`);
+    // A key a new session took over may still meet another run's delete (a run that outlived its
+    // lock): the compare-and-delete must find it changed; checkLiveKeys sees to it.
+    if (!this.world.reused.has(id)) {
+      if (this.world.liveKeys.has(id)) this.breach(`a stale key delete was sent for ${key}, the key of a live session`);
+      const left = this.world.resourcesOf(id);
+      if (left.length > 0) this.breach(`a stale key delete was sent for ${key} while ${left.join(', ')} existed`);
+    }
+    return this.churn?.atKeyDelete(id);
+  }
+
+  /**
+   * After each tick, and at the end: the key of every live session (written for a session that
+   * has, or is about to get, its Deployment) is still in Redis. Only the controller deletes
+   * those, when the session ends.
+   */
+  async checkLiveKeys(): Promise<void> {
+    const ids = [...this.world.liveKeys];
+    if (ids.length === 0) return;
+    const values = (await this.world.redis.call('MGET', ...ids.map((id) => `${SESSION_KEY_PREFIX}${id}`))) as (Buffer | null)[];
+    this.stats.liveKeysChecked += ids.length;
+    ids.forEach((id, i) => {
+      if (values[i] !== null) return;
+      const key = `${SESSION_KEY_PREFIX}${id}`;
+      const resources = this.world.resourcesOf(id);
+      this.breach(
+        `the key ${key} of a live session${this.world.reused.has(id) ? ' (which took over a stale key)' : ''} was deleted (last delete seen: ${this.lastDelete.get(key) ?? 'none through the bridge'}; resources: ${resources.join(', ') || 'not yet created'})`,
+      );
+    });
   }
 
   /** A Deployment the churn created: if a run in flight has read it absent, its deletes may follow (the window). */
@@ -259,6 +319,19 @@ export class Monitor {
       this.breach(`${where} reported resourcesDeleted ${summary.totals.resourcesDeleted}, but the API server accepted ${run.deletesAccepted} deletes from it`);
     }
     if (summary.status === 'aborted' && run.deletesAccepted > 0) this.breach(`${where} deleted ${run.deletesAccepted} resources although the circuit breaker opened`);
+    const staleDeleted = summary.staleSessionKeys.filter((k) => k.action === 'deleted');
+    if (summary.totals.staleSessionKeysDeleted !== staleDeleted.length) {
+      this.breach(`${where} reported staleSessionKeysDeleted ${summary.totals.staleSessionKeysDeleted}, but ${staleDeleted.length} stale keys deleted`);
+    }
+    for (const k of summary.staleSessionKeys) {
+      if (k.action === 'deleted') this.stats.staleKeysDeleted += 1;
+      if (k.reason === 'gone') this.stats.staleKeysGone += 1;
+      if (summary.dryRun && (k.action === 'deleted' || k.action === 'failed')) this.breach(`${where}, a dry run, reported stale key ${k.key} ${k.action}`);
+      if (k.action === 'deleted' && this.world.liveKeys.has(k.sessionId)) this.breach(`${where} deleted stale key ${k.key}, the key of a live session`);
+      if (k.action === 'deleted' && k.firstSeenAt !== undefined && run.now - Date.parse(k.firstSeenAt) < Math.max(this.options.minAgeSeconds, this.options.confirmSeconds) * 1000) {
+        this.breach(`${where} deleted stale key ${k.key}, first seen stale at ${k.firstSeenAt}, before its confirm period was over`);
+      }
+    }
     for (const session of summary.sessions) {
       if (session.reason === 'deployment-reappeared') this.stats.sparedReappeared += 1;
       if (session.action !== 'cleaned') continue;
@@ -312,8 +385,15 @@ export class Monitor {
     if (pending.length > 0) this.breach(`${pending.length} session keys still pending: ${pending.slice(0, 10).join(', ')}`);
     const lock = await redis.call('GET', LOCK_KEY);
     if (lock !== null) this.breach(`the run lock is still held by ${String(lock)}`);
+    await this.checkLiveKeys();
+    // No stale key is left (above), so no sighting of one may be either.
+    const keySightings = ((await redis.call('KEYS', `${KEY_SIGHTING_PREFIX}*`)) as Buffer[]).map(String);
+    if (keySightings.length > 0) this.breach(`${keySightings.length} stale key sightings kept after convergence: ${keySightings.slice(0, 10).join(', ')}`);
+    const sighted = ((await redis.call('SMEMBERS', KEY_SIGHTINGS)) as Buffer[]).map(String);
+    if (sighted.length > 0) this.breach(`${sighted.length} ids still in ${KEY_SIGHTINGS}: ${sighted.slice(0, 10).join(', ')}`);
     const orphaned = new Set(sessions.filter((s) => !s.deployment).map((s) => `${s.namespace}:${s.sessionId}`));
     for (const key of ((await redis.call('KEYS', `${SIGHTING_PREFIX}*`)) as Buffer[]).map(String)) {
+      if (key.startsWith(KEY_SIGHTING_PREFIX)) continue;
       const rest = key.slice(SIGHTING_PREFIX.length);
       const [namespace, sessionId] = [rest.slice(0, rest.indexOf(':')), rest.slice(rest.indexOf(':') + 1)];
       const alive = LAB_TYPES.some((labType) => this.world.server.get('Deployment', namespace, labName('Deployment', labType, sessionId)));

@@ -27,6 +27,9 @@ export const SESSION_KEY_PREFIX = 'lab_session:';
 export const LOCK_KEY = 'lab-reconciler:lock';
 export const PENDING_KEYS = 'lab-reconciler:pending-session-keys';
 export const SIGHTING_PREFIX = 'lab-reconciler:sighting:';
+/** A stale key's sighting, and the set of the sighted ones (the product's names, from the contract). */
+export const KEY_SIGHTING_PREFIX = 'lab-reconciler:sighting:key:';
+export const KEY_SIGHTINGS = 'lab-reconciler:key-sightings';
 export const KEEP_ANNOTATION = 'lab-reconciler/keep';
 
 export type LabKind = 'Deployment' | 'Service' | 'Ingress' | 'ConfigMap';
@@ -46,6 +49,16 @@ export function parseLabName(kind: LabKind, name: string): { labType: string; se
 
 export function labName(kind: LabKind, labType: string, sessionId: string): string {
   return `${labType}-${ROLE[kind]}-${sessionId}`;
+}
+
+/**
+ * The session id a stale key delete is for: the product's compare-and-delete,
+ * `EVAL script 3 {sessionKey} {its sighting} {KEY_SIGHTINGS} {sessionId} {now} {ttl}`; undefined for any other command.
+ */
+export function staleKeyDeleteOf(command: readonly string[]): string | undefined {
+  if (command[0] !== 'EVAL' || command[2] !== '3' || command[5] !== KEY_SIGHTINGS) return undefined;
+  const id = command[6];
+  return id !== undefined && command[3] === `${SESSION_KEY_PREFIX}${id}` && command[4] === `${KEY_SIGHTING_PREFIX}${id}` ? id : undefined;
 }
 
 export function sightingKey(namespace: string, sessionId: string): string {
@@ -84,8 +97,20 @@ export class World {
   readonly live = new Map<string, string[]>();
   /** Objects outside the naming convention, with the uid they must keep to the end. */
   readonly untouchable: { kind: KubeKind; namespace: string; name: string; uid: string }[] = [];
+  /**
+   * The session ids whose key belongs to a live session: written (key first) for a session that
+   * has, or is about to get, its Deployment, until that session ends. None of these keys may
+   * ever be deleted by a run.
+   */
+  readonly liveKeys = new Set<string>();
+  /** Ids whose stale key a new session took over (rewritten, then given resources). */
+  readonly reused = new Set<string>();
+  /** Ids with a key and, as far as the lab-controller knows, no session: truly stale keys. */
+  readonly staleIds = new Set<string>();
   /** Key writes and deletes of the lab-controller, awaited before the state is judged. */
   private readonly keyWrites: Promise<unknown>[] = [];
+  /** Every key write has its own value, as a new session's would: a rewrite changes the key. */
+  private keyGeneration = 0;
 
   constructor(
     readonly server: KubeApiServer,
@@ -129,6 +154,7 @@ export class World {
     if (shape.configMap) this.server.create('ConfigMap', namespace, configMapObject(labName('ConfigMap', labType, sessionId), keep('ConfigMap')), options);
     if (shape.key) this.setKey(sessionId);
     if (shape.deployment) this.markLive(namespace, labType, sessionId);
+    if (shape.deployment && shape.key) this.liveKeys.add(sessionId);
   }
 
   /** Remembers a session as live, with the resources it has now. */
@@ -139,9 +165,10 @@ export class World {
     this.live.set(`${namespace}/${labType}/${sessionId}`, resources);
   }
 
-  /** The session ended: the controller is about to delete it. */
+  /** The session ended: the controller is about to delete it (its key is no longer a live session's). */
   forgetLive(namespace: string, labType: string, sessionId: string): void {
     this.live.delete(`${namespace}/${labType}/${sessionId}`);
+    this.liveKeys.delete(sessionId);
   }
 
   /** The EndpointSlice of a Service, named like the controller's generateName. */
@@ -169,12 +196,32 @@ export class World {
   }
 
   setKey(sessionId: string): void {
-    this.keyWrites.push(this.redis.call('SET', `${SESSION_KEY_PREFIX}${sessionId}`, JSON.stringify({ sessionId, status: 'running' })));
+    this.track(this.writeKey(sessionId));
+  }
+
+  /** A write to Redis under way, awaited by {@link settleKeyWrites}. */
+  track(write: Promise<unknown>): void {
+    this.keyWrites.push(write);
+  }
+
+  /** Writes a session key now, with a value of its own; resolves once Redis has it. */
+  async writeKey(sessionId: string): Promise<void> {
+    this.keyGeneration += 1;
+    await this.redis.call('SET', `${SESSION_KEY_PREFIX}${sessionId}`, JSON.stringify({ sessionId, status: 'running', generation: this.keyGeneration }));
   }
 
   /** The lab-controller deletes a key: straight to Redis, not through the bridge the product uses. */
   deleteKey(sessionId: string): void {
+    this.liveKeys.delete(sessionId);
+    this.staleIds.delete(sessionId);
     this.keyWrites.push(this.redis.call('DEL', `${SESSION_KEY_PREFIX}${sessionId}`));
+  }
+
+  /** A key left behind with no session at all (the session ended, the controller lost the key's delete); `write`: written now. */
+  leaveStaleKey(sessionId: string, { write }: { write: boolean }): void {
+    this.usedIds.add(sessionId);
+    this.staleIds.add(sessionId);
+    if (write) this.setKey(sessionId);
   }
 
   async settleKeyWrites(): Promise<void> {
@@ -232,11 +279,11 @@ export class World {
 
   /** Seeds a random cluster of `perNamespace` sessions (about) per namespace; see {@link SessionShape}. */
   seed(rng: Rng, now: number, perNamespace: number): SeedCounts {
-    const counts: SeedCounts = { live: 0, orphans: 0, withEndpoints: 0, young: 0, keep: 0, sharedIds: 0, outside: 0 };
+    const counts: SeedCounts = { live: 0, orphans: 0, withEndpoints: 0, young: 0, keep: 0, sharedIds: 0, outside: 0, staleKeys: 0 };
     const liveIds: string[] = [];
     for (const namespace of NAMESPACES) {
       for (let i = 0; i < perNamespace; i++) {
-        const kind = rng.weighted<keyof SeedCounts>([
+        const kind = rng.weighted<Exclude<keyof SeedCounts, 'staleKeys'>>([
           [0.5, 'live'],
           [0.22, 'orphans'],
           [0.06, 'withEndpoints'],
@@ -310,6 +357,9 @@ export class World {
         }
       }
     }
+    // Keys whose sessions ended long ago, resources and all: stale from the first run on.
+    counts.staleKeys = rng.int(5, 10);
+    for (let i = 0; i < counts.staleKeys; i++) this.leaveStaleKey(this.freshId(rng), { write: true });
     return counts;
   }
 
@@ -342,6 +392,8 @@ export interface SeedCounts {
   keep: number;
   sharedIds: number;
   outside: number;
+  /** Keys without any session: not sessions, but counted here. */
+  staleKeys: number;
 }
 
 /** One session (namespace, lab type, id) as found on the server. */
