@@ -39,6 +39,15 @@ export interface Config {
   metricsNamespace: string;
 }
 
+/** The settings of one run: the configuration, possibly narrowed by an event or flags. */
+export type RunSettings = Pick<
+  Config,
+  'enabled' | 'namespaces' | 'dryRun' | 'minAgeSeconds' | 'confirmSeconds' | 'maxDeletions' | 'concurrency' | 'intervalSeconds' | 'staleKeys'
+> & {
+  /** The namespaces were narrowed (an event's `namespaces`, `--namespaces`): the keys are not judged. */
+  narrowed: boolean;
+};
+
 /** A configuration value that cannot be used; `setting` names the variable or flag. */
 export class ConfigError extends Error {
   constructor(
@@ -110,7 +119,7 @@ export function loadConfig(options: LoadOptions): Config {
     concurrency: parseInteger(read('RECONCILIATION_CONCURRENCY'), 1, 64),
     intervalSeconds: parseInteger(read('RECONCILIATION_INTERVAL'), 60, 86_400),
     staleKeys: parseChoice(required(read('RECONCILIATION_STALE_KEYS')), STALE_KEYS_MODES),
-    sessionKeyPrefix: parseToken(read('SESSION_KEY_PREFIX')),
+    sessionKeyPrefix: parsePrefix(read('SESSION_KEY_PREFIX')),
     k8sMode,
     eksClusterName: matching(optionalToken(read('EKS_CLUSTER_NAME')), 'EKS_CLUSTER_NAME', EKS_CLUSTER, 'an EKS cluster name (letters, digits, - and _, at most 100, starting with a letter or digit)'),
     awsRegion: matching(optionalToken(read('AWS_REGION')), 'AWS_REGION', AWS_REGION, 'an AWS region such as eu-west-1'),
@@ -218,6 +227,15 @@ function parseToken(given: Given | undefined): string {
   const { value, source } = required(given);
   if (value === '' || /\s/.test(value)) {
     throw new ConfigError(source, `must be non-empty and without spaces, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** A key prefix that cannot reach the product's own keys (the lock, sightings, pending keys). */
+function parsePrefix(given: Given | undefined): string {
+  const value = parseToken(given);
+  if (value.startsWith('lab-reconciler:')) {
+    throw new ConfigError(given!.source, `cannot start with lab-reconciler: (the reconciler's own keys, such as its lock, would be taken for session keys), got ${show(value)}`);
   }
   return value;
 }

@@ -4,7 +4,7 @@
  * the last one; what must survive between runs (sightings, pending keys, the lock) lives in
  * the session store (src/steps/).
  */
-import type { Config } from './config.js';
+import type { RunSettings } from './config.js';
 import type { Cluster, Clock, Logger, Progress, SessionStore } from './ports.js';
 import { systemClock } from './ports.js';
 import { applyPlan } from './core/apply.js';
@@ -23,14 +23,7 @@ import { settle } from './steps/settle.js';
 
 export { sightingTtlSeconds } from './steps/sightings.js';
 
-/** The settings of one run: the configuration, possibly narrowed by an event or flags. */
-export type RunSettings = Pick<
-  Config,
-  'enabled' | 'namespaces' | 'dryRun' | 'minAgeSeconds' | 'confirmSeconds' | 'maxDeletions' | 'concurrency' | 'intervalSeconds' | 'staleKeys'
-> & {
-  /** The namespaces were narrowed (an event's `namespaces`, `--namespaces`): the keys are not judged. */
-  narrowed: boolean;
-};
+export type { RunSettings } from './config.js';
 
 export interface ReconcileDependencies {
   cluster: Cluster;
@@ -84,7 +77,10 @@ async function run(
   const notes = new RunNotes(logger);
 
   // Observe: the cluster's lists and the store's keys, side by side.
-  const [namespaces, scan] = await Promise.all([observeAll(settings.namespaces, cluster, logger, deps.progress), scanKeys(store, settings, logger)]);
+  const [namespaces, scan] = await Promise.all([
+    observeAll(settings.namespaces, cluster, logger, deps.progress),
+    scanKeys(store, settings, logger),
+  ]);
   const findings = namespaces.flatMap((ns) => (ns.findings ? [ns.findings] : []));
   const allListed = namespaces.every((ns) => ns.findings !== undefined);
   const now = clock.now();
@@ -96,14 +92,18 @@ async function run(
   if (plan.aborted) notes.circuitBreaker(plan, settings.maxDeletions);
 
   // Apply: the sessions' resources (then their keys), then the stale keys.
+  const { dryRun, concurrency } = settings;
   const shouldStart = deps.deadline === undefined ? undefined : () => clock.now() < deps.deadline!;
-  const common = { store, dryRun: settings.dryRun, concurrency: settings.concurrency, logger, stillLocked: lock.stillLocked, ...(shouldStart ? { shouldStart } : {}) };
-  const outcomes = await applyPlan(plan, { ...common, cluster, keysMayBeDeleted: allListed, ...(deps.progress ? { progress: deps.progress } : {}) });
+  const common = { store, dryRun, concurrency, logger, stillLocked: lock.stillLocked, ...(shouldStart ? { shouldStart } : {}) };
+  const progress = deps.progress ? { progress: deps.progress } : {};
+  const outcomes = await applyPlan(plan, { ...common, cluster, keysMayBeDeleted: allListed, ...progress });
   const withResources = sessionsWithResources(findings);
-  const keyOutcomes = await applyStaleKeys(plan.staleKeys, { ...common, now, sightingTtlSeconds: keySightingTtlSeconds(settings), stillStale: (id) => !withResources.has(id) });
+  const stillStale = (id: string) => !withResources.has(id);
+  const keyOutcomes = await applyStaleKeys(plan.staleKeys, { ...common, now, sightingTtlSeconds: keySightingTtlSeconds(settings), stillStale });
 
   // Settle: what the store keeps for the next runs; then the lock goes, before the report.
-  const settledKeys = await settle({ store, settings, findings, allListed, plan, outcomes, keys, stillLocked: lock.stillLocked, logger, notes });
+  const { stillLocked } = lock;
+  const settledKeys = await settle({ store, settings, findings, allListed, plan, outcomes, keys, stillLocked, logger, notes });
   notes.add(await lock.release());
 
   const summary = summarize({

@@ -176,6 +176,12 @@ describe('loadConfig', () => {
     expect(error.message).toBe(`RECONCILIATION_STALE_KEYS: must be one of report, delete, off, got ${JSON.stringify(value)}`);
   });
 
+  it.each(['lab-reconciler:', 'lab-reconciler:sessions:'])("refuses SESSION_KEY_PREFIX=%j, under which the reconciler's own keys would look like sessions'", (prefix) => {
+    const error = errorOf(() => load({ SESSION_KEY_PREFIX: prefix }));
+    expect(error.setting).toBe('SESSION_KEY_PREFIX');
+    expect(error.message).toMatch(/cannot start with lab-reconciler: \(the reconciler's own keys, such as its lock, would be taken for session keys\)/);
+  });
+
   it('refuses the namespace "key", whose sightings would be named like the stale keys\'', () => {
     const error = errorOf(() => load({ RECONCILIATION_NAMESPACES: 'jupyter-lab,key' }));
     expect(error.setting).toBe('RECONCILIATION_NAMESPACES');

@@ -10,7 +10,7 @@ import type { KeysInput, NamespaceFindings } from '../core/plan.js';
 import type { StaleKey } from '../core/keys.js';
 import { KEYS_NOT_JUDGED, findStaleKeys, keyConfirmSeconds, sessionsWithResources, unjudgedKeys } from '../core/keys.js';
 import { messageOf } from '../errors.js';
-import type { RunSettings } from '../reconcile.js';
+import type { RunSettings } from '../config.js';
 import type { RunNotes } from './notes.js';
 
 /** The scan of the session keys, or why there is none (undefined: no store, said elsewhere). */
@@ -53,7 +53,7 @@ export async function keysForPlan(
   notes: RunNotes,
 ): Promise<KeysInput | undefined> {
   if ('skipped' in scan) {
-    if (scan.skipped) notes.warnings.push(scan.skipped);
+    if (scan.skipped) notes.note(scan.skipped);
     return undefined;
   }
   if ('failed' in scan) {
@@ -62,14 +62,14 @@ export async function keysForPlan(
   }
   const unlisted = namespaces.filter((ns) => ns.findings === undefined).map((ns) => ns.namespace);
   if (unlisted.length > 0) {
-    notes.warnings.push(`Session keys were not judged: ${unlisted.join(', ')} could not be listed completely, and a session could be alive there unseen, ${KEYS_NOT_JUDGED}`);
+    notes.note(`Session keys were not judged: ${unlisted.join(', ')} could not be listed completely, and a session could be alive there unseen, ${KEYS_NOT_JUDGED}`);
     return undefined;
   }
   // Not reached with a scan in hand (scanKeys skips both), but the types must hear it.
   if (!store || settings.staleKeys === 'off') return undefined;
   const prefix = store.keyPrefix;
   const unjudged = unjudgedKeys(scan.keys, prefix);
-  if (unjudged > 0) notes.warnings.push(`${unjudged} keys under ${prefix} were left alone: their session ids could not name a Kubernetes resource, so they cannot be judged`);
+  if (unjudged > 0) notes.note(`${unjudged} keys under ${prefix} were left alone: their session ids could not name a Kubernetes resource, so they cannot be judged`);
 
   const scanned = new Set(scan.keys);
   const stale = findStaleKeys(scanned, prefix, sessionsWithResources(findings));

@@ -8,10 +8,10 @@ export class RunNotes {
 
   constructor(private readonly logger: Logger) {}
 
-  /** Something an operator should know; not an error. */
-  warn(message: string): void {
+  /** Something an operator should know about the run, that is no fault (why keys were not judged...). */
+  note(message: string): void {
     this.warnings.push(message);
-    this.logger.warn(message);
+    this.logger.info(message);
   }
 
   /** An error of the run: counted, and in the warnings. */

@@ -9,7 +9,7 @@ import type { SessionOutcome } from '../core/apply.js';
 import { deleteSessionKeys } from '../core/apply.js';
 import type { KeysInput, NamespaceFindings, Plan } from '../core/plan.js';
 import { messageOf } from '../errors.js';
-import type { RunSettings } from '../reconcile.js';
+import type { RunSettings } from '../config.js';
 import type { RunNotes } from './notes.js';
 import { forgetSightings } from './sightings.js';
 

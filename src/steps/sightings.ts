@@ -9,7 +9,7 @@ import type { NamespaceFindings, Sightings } from '../core/plan.js';
 import { KEYS_NOT_JUDGED } from '../core/keys.js';
 import { settleAll } from '../core/pool.js';
 import { messageOf } from '../errors.js';
-import type { RunSettings } from '../reconcile.js';
+import type { RunSettings } from '../config.js';
 import type { RunNotes } from './notes.js';
 
 /** How long a sighting is kept: long enough to be confirmed by a later run, then forgotten. */
@@ -29,7 +29,7 @@ export async function orphanSightings(
   notes: RunNotes,
 ): Promise<Sightings | undefined> {
   if (!store) {
-    notes.warnings.push(`No session store is configured (UPSTASH_REDIS_REST_URL): session keys were not touched and RECONCILIATION_CONFIRM_SECONDS acted as 0, ${KEYS_NOT_JUDGED}`);
+    notes.note(`No session store is configured (UPSTASH_REDIS_REST_URL): session keys were not touched and RECONCILIATION_CONFIRM_SECONDS acted as 0, ${KEYS_NOT_JUDGED}`);
     return undefined;
   }
   if (settings.confirmSeconds === 0) return new Map();
