@@ -25,6 +25,14 @@ export function keySightingKey(sessionId: string): string {
   return `lab-reconciler:sighting:key:${sessionId}`;
 }
 
+/**
+ * Where a stale key's delete leaves word of itself for a few minutes, so that the same delete,
+ * retried after its answer was lost, reports `deleted` rather than "gone, by somebody else".
+ */
+export function deletedKeyMark(sessionId: string): string {
+  return `lab-reconciler:deleted-key:${sessionId}`;
+}
+
 /** The set of session ids whose stale keys have a sighting, so that a run can forget them. */
 export const KEY_SIGHTINGS = 'lab-reconciler:key-sightings';
 
@@ -69,6 +77,10 @@ local function fingerprint(key)
     parts = { tostring(redis.call("XLEN", key)) }
     local last = redis.call("XREVRANGE", key, "+", "-", "COUNT", 1)
     if last[1] then parts[2] = last[1][1] end
+  else
+    -- A type whose value this script cannot read (a module's, such as JSON): no change could be
+    -- seen, so such a key is never confirmed (the delete refuses it).
+    return "unsupported"
   end
   local text = kind
   for i = 1, #parts do text = text .. "\\n" .. #parts[i] .. ":" .. parts[i] end
@@ -108,23 +120,28 @@ for i = 2, #KEYS, 2 do
 end
 return out`;
 
-// KEYS: the session key, its sighting key, the index set.
+// KEYS: the session key, its sighting key, the index set, the delete's mark.
 // ARGV: the session id, now, ttl, and the first sighting the run's decision was made on.
 const DELETE_STALE_SCRIPT = `${FINGERPRINT}
 local current = fingerprint(KEYS[1])
+local sighting = redis.call("GET", KEYS[2])
 if not current then
+  -- Gone: by this very delete when its answer was lost and it is retried (its mark says so),
+  -- or by somebody else.
+  if redis.call("GET", KEYS[4]) == ARGV[2] then return "deleted" end
   redis.call("DEL", KEYS[2])
   redis.call("SREM", KEYS[3], ARGV[1])
   return "absent"
 end
-local at, seen = sighted(redis.call("GET", KEYS[2]))
+local at, seen = sighted(sighting)
 -- Only the very sighting the decision was made on confirms, and only one older than now: one
 -- started over since (by this delete, found the key changed, its answer lost, then retried;
 -- or by another run) is a first sighting, whatever the key holds.
-local confirmed = at and at == ARGV[4] and seen == current and tonumber(at) ~= nil and tonumber(at) < tonumber(ARGV[2])
+local confirmed = at and at == ARGV[4] and seen == current and current ~= "unsupported" and tonumber(at) ~= nil and tonumber(at) < tonumber(ARGV[2])
 if confirmed then
   redis.call("DEL", KEYS[1], KEYS[2])
   redis.call("SREM", KEYS[3], ARGV[1])
+  redis.call("SET", KEYS[4], ARGV[2], "EX", 600)
   return "deleted"
 end
 redis.call("SET", KEYS[2], ARGV[2] .. ":" .. current, "EX", ARGV[3])
@@ -244,7 +261,8 @@ export class UpstashSessionStore implements SessionStore {
       const ids = sessionIds.slice(i, i + SIGHTING_CHUNK);
       const keys = [KEY_SIGHTINGS, ...ids.flatMap((id) => [this.sessionKey(id), keySightingKey(id)])];
       const args = [String(now), String(ttlSeconds), readOnly ? '1' : '0', ...ids];
-      const answers = await retried(() => this.redis.eval(KEY_SIGHTINGS_SCRIPT, keys, args));
+      // Read-only, it runs as EVAL_RO: a dry run can use a read-only token, and Redis refuses a write.
+      const answers = await retried(() => (readOnly ? this.redis.evalRo(KEY_SIGHTINGS_SCRIPT, keys, args) : this.redis.eval(KEY_SIGHTINGS_SCRIPT, keys, args)));
       if (!Array.isArray(answers) || answers.length !== ids.length) throw new Error(`the key sightings script answered ${JSON.stringify(answers)?.slice(0, 80)}`);
       ids.forEach((id, index) => {
         const answer = String(answers[index]);
@@ -272,7 +290,7 @@ export class UpstashSessionStore implements SessionStore {
     sessionId: string,
     { firstSeenAt, now, ttlSeconds }: { firstSeenAt: number; now: number; ttlSeconds: number },
   ): Promise<'deleted' | 'changed' | 'absent'> {
-    const keys = [this.sessionKey(sessionId), keySightingKey(sessionId), KEY_SIGHTINGS];
+    const keys = [this.sessionKey(sessionId), keySightingKey(sessionId), KEY_SIGHTINGS, deletedKeyMark(sessionId)];
     const args = [sessionId, String(now), String(ttlSeconds), String(firstSeenAt)];
     const answer = String(await retried(() => this.redis.eval(DELETE_STALE_SCRIPT, keys, args)));
     if (answer === 'deleted' || answer === 'changed' || answer === 'absent') return answer;

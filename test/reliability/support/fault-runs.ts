@@ -33,9 +33,9 @@ export class TestClock implements Clock {
 
 /** The session id a stale key delete (the compare-and-delete EVAL) is for, or undefined for any other command. */
 export function staleKeyDeleteOf(command: readonly string[]): string | undefined {
-  // EVAL script 3 {sessionKey} {sightingKey} {index set} {sessionId} {now} {ttl}
-  if (command[0] !== 'EVAL' || command[2] !== '3' || command[5] !== KEY_SIGHTINGS) return undefined;
-  const id = command[6];
+  // EVAL script 4 {sessionKey} {sightingKey} {index set} {delete's mark} {sessionId} {now} {ttl} {firstSeenAt}
+  if (command[0] !== 'EVAL' || command[2] !== '4' || command[5] !== KEY_SIGHTINGS) return undefined;
+  const id = command[7];
   return id !== undefined && command[3] === `${KEY_PREFIX}${id}` && command[4] === keySightingKey(id) ? id : undefined;
 }
 

@@ -53,11 +53,12 @@ export function labName(kind: LabKind, labType: string, sessionId: string): stri
 
 /**
  * The session id a stale key delete is for: the product's compare-and-delete,
- * `EVAL script 3 {sessionKey} {its sighting} {KEY_SIGHTINGS} {sessionId} {now} {ttl}`; undefined for any other command.
+ * `EVAL script 4 {sessionKey} {its sighting} {KEY_SIGHTINGS} {delete's mark} {sessionId} {now} {ttl} {firstSeenAt}`;
+ * undefined for any other command.
  */
 export function staleKeyDeleteOf(command: readonly string[]): string | undefined {
-  if (command[0] !== 'EVAL' || command[2] !== '3' || command[5] !== KEY_SIGHTINGS) return undefined;
-  const id = command[6];
+  if (command[0] !== 'EVAL' || command[2] !== '4' || command[5] !== KEY_SIGHTINGS) return undefined;
+  const id = command[7];
   return id !== undefined && command[3] === `${SESSION_KEY_PREFIX}${id}` && command[4] === `${KEY_SIGHTING_PREFIX}${id}` ? id : undefined;
 }
 
