@@ -131,7 +131,7 @@ function checkTemplate(file) {
   const leaked = alarm('custom', 'LeakedDeployments');
   check('alarm on LeakedDeployments above 0 in three consecutive runs, dimension Cluster',
     leaked?.Namespace === env.METRICS_NAMESPACE && leaked.Period === interval && leaked.EvaluationPeriods === 3 && leaked.DatapointsToAlarm === 3
-      && leaked.Threshold === 0 && leaked.ComparisonOperator === 'GreaterThanThreshold' && leaked.TreatMissingData === 'notBreaching'
+      && leaked.Threshold === 0 && leaked.ComparisonOperator === 'GreaterThanThreshold' && leaked.TreatMissingData === 'ignore'
       && show(leaked.Dimensions) === show([{ Name: 'Cluster', Value: env.EKS_CLUSTER_NAME }]), show(leaked));
   check('RECONCILIATION_STALE_KEYS is report, delete or off', ['report', 'delete', 'off'].includes(env.RECONCILIATION_STALE_KEYS), show(env.RECONCILIATION_STALE_KEYS));
   for (const metric of ['Errors', 'Throttles']) {

@@ -105,7 +105,7 @@ describe('reconcile in both directions', () => {
     const w = world();
     await confirmedStale(w, 'k1');
     const summary = await w.run({}, w.clock.now() - 1);
-    expect(summary.staleSessionKeys[0]).toMatchObject({ action: 'failed', reason: 'deadline' });
+    expect(summary.staleSessionKeys[0]).toMatchObject({ action: 'failed', reason: 'delete-failed', error: 'not started: too little time was left before the deadline' });
     expect(w.store.has('lab_session:k1')).toBe(true);
   });
 
@@ -123,7 +123,7 @@ describe('reconcile in both directions', () => {
     // Act
     const summary = await reconcile(SETTINGS, { cluster: w.cluster, store: w.store, logger: w.logger, clock: w.clock, lockTtlMs: 30 });
     // Assess
-    expect(summary.staleSessionKeys[0]).toMatchObject({ action: 'failed', reason: 'lock-lost' });
+    expect(summary.staleSessionKeys[0]).toMatchObject({ action: 'failed', reason: 'delete-failed', error: 'not started: the run lost its lock' });
     expect(w.store.has('lab_session:k1')).toBe(true);
     expect(w.store.callsOf('deleteStaleKey')).toEqual([]);
   });

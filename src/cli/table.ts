@@ -3,7 +3,7 @@
  * Pure: a summary in, text out.
  */
 import type { Summary } from '../core/report.js';
-import { KEYS_NOT_JUDGED } from '../core/keys.js';
+import { keysJudged } from '../core/report.js';
 
 /** Left-aligned columns; numbers are right-aligned. */
 function columns(rows: string[][], numeric: ReadonlySet<number> = new Set()): string {
@@ -31,6 +31,7 @@ export function renderTable(summary: Summary, { command, source }: TableContext)
   out.push(`lab-reconciler ${command} on ${source} (${mode})`);
   out.push(`status: ${summary.status}   started ${summary.startedAt}   took ${summary.durationMs} ms`);
 
+  const judged = keysJudged(summary);
   if (summary.namespaces.length > 0) {
     const cleanedHeader = summary.dryRun ? 'WOULD CLEAN' : 'CLEANED';
     const rows = [['NAMESPACE', 'SERVICES', 'ORPHANED', cleanedHeader, 'SPARED', 'ERRORS', 'LEAKED', 'NOTE']];
@@ -43,13 +44,13 @@ export function renderTable(summary: Summary, { command, source }: TableContext)
         String(summary.dryRun ? wouldClean : ns.cleanedUp),
         String(ns.spared),
         String(ns.errors),
-        String(ns.leakedDeployments),
+        judged ? String(ns.leakedDeployments) : '-',
         ns.error ? `not reconciled: ${ns.error}` : '',
       ]);
     }
     const t = summary.totals;
     const wouldCleanTotal = summary.sessions.filter((s) => s.action === 'would-clean').length;
-    rows.push(['TOTAL', String(t.servicesChecked), String(t.orphanedFound), String(summary.dryRun ? wouldCleanTotal : t.cleanedUp), String(t.spared), String(t.errors), String(t.leakedDeployments), '']);
+    rows.push(['TOTAL', String(t.servicesChecked), String(t.orphanedFound), String(summary.dryRun ? wouldCleanTotal : t.cleanedUp), String(t.spared), String(t.errors), judged ? String(t.leakedDeployments) : '-', '']);
     out.push('', columns(rows, new Set([1, 2, 3, 4, 5, 6])));
   }
 
@@ -90,9 +91,8 @@ function otherDirection(summary: Summary): string[] {
     for (const d of summary.leakedDeployments) rows.push([d.namespace, d.labType, d.sessionId, d.name, age(d.ageSeconds)]);
     out.push('', 'Leaked Deployments (no session key: the session ended, its pods still run; never deleted, look at them):', columns(rows));
   }
-  // Said only when the keys were read: otherwise the warnings say why they were not.
-  const read = !summary.warnings.some((w) => w.includes(KEYS_NOT_JUDGED));
-  if (read && summary.namespaces.length > 0 && summary.staleSessionKeys.length === 0 && summary.leakedDeployments.length === 0) {
+  // Said only when the keys were judged: otherwise the warnings say why they were not.
+  if (keysJudged(summary) && summary.staleSessionKeys.length === 0 && summary.leakedDeployments.length === 0) {
     out.push('', 'No stale session keys and no leaked Deployments.');
   }
   return out;

@@ -16,9 +16,9 @@ export interface StaleKeyOutcome {
   sessionId: string;
   action: StaleKeyOutcomeAction;
   /**
-   * `no-resources` (reported, deleted), `unconfirmed` (also: rewritten since its sighting),
-   * `cap-exceeded`, `gone` (somebody deleted it first), `has-resources` (the last check
-   * found its session alive), `delete-failed`, `deadline`, `lock-lost`.
+   * The contract's `no-resources` (reported, deleted), `unconfirmed` (also: rewritten since its
+   * sighting), `cap-exceeded`, `delete-failed` (also: not started, past the deadline or with the
+   * lock lost, as `error` says); and `gone` (spared: somebody deleted it first).
    */
   reason: string;
   firstSeenAt: number | undefined;
@@ -44,13 +44,20 @@ export async function applyStaleKeys(decisions: readonly StaleKeyDecision[], opt
   const { logger } = options;
   const outcomes = new Map<StaleKeyDecision, StaleKeyOutcome>();
   const toDelete: StaleKeyDecision[] = [];
+  const left = new Map<string, number>();
   for (const decision of decisions) {
     if (decision.action === 'delete') toDelete.push(decision);
     else {
       const action = decision.action === 'reported' ? 'reported' : 'spared';
       outcomes.set(decision, outcome(decision, action, decision.reason));
-      logger.info(`${action === 'reported' ? 'Found' : 'Spared'} stale session key ${decision.key}: ${decision.reason}`, fields(decision, action, decision.reason));
+      left.set(`${action} (${decision.reason})`, (left.get(`${action} (${decision.reason})`) ?? 0) + 1);
     }
+  }
+  // One line for the keys left alone, however many: a backlog of stale keys must not cost a
+  // log line each, every run. The summary lists them; each delete has its own line below.
+  if (left.size > 0) {
+    const counts = [...left].map(([what, n]) => `${n} ${what}`).join(', ');
+    logger.info(`Found ${decisions.length} stale session keys: ${counts}`, { action: 'stale-keys-found', staleKeys: decisions.length });
   }
   await forEachBounded(toDelete, options.concurrency, async (decision) => {
     outcomes.set(decision, await deleteKey(decision, options));
@@ -58,10 +65,9 @@ export async function applyStaleKeys(decisions: readonly StaleKeyDecision[], opt
     shouldStart: () => (options.stillLocked?.() ?? true) && (options.shouldStart?.() ?? true),
     onSkipped: (decision) => {
       const locked = options.stillLocked?.() ?? true;
-      const reason = locked ? 'deadline' : 'lock-lost';
-      const result = outcome(decision, 'failed', reason);
+      const result = outcome(decision, 'failed', 'delete-failed');
       result.error = locked ? 'not started: too little time was left before the deadline' : 'not started: the run lost its lock';
-      logger.warn(`Skipped stale session key ${decision.key}: ${result.error}`, fields(decision, 'failed', reason));
+      logger.warn(`Skipped stale session key ${decision.key}: ${result.error}; a later run retries`, fields(decision, 'failed', locked ? 'deadline' : 'lock-lost'));
       outcomes.set(decision, result);
     },
   });
@@ -70,17 +76,19 @@ export async function applyStaleKeys(decisions: readonly StaleKeyDecision[], opt
 
 async function deleteKey(decision: StaleKeyDecision, options: ApplyKeysOptions): Promise<StaleKeyOutcome> {
   const { store, dryRun, logger, now } = options;
-  const { key, sessionId } = decision;
-  if (!options.stillStale(sessionId)) {
-    logger.warn(`Spared stale session key ${key}: session ${sessionId} has resources after all`, fields(decision, 'spared', 'has-resources'));
-    return outcome(decision, 'spared', 'has-resources');
+  const { key, sessionId, firstSeenAt } = decision;
+  // The contract's check at the moment of the delete, in the run's own view: the plan made the
+  // decision from the same view, so this holds; it stays as the last guard of a key's delete.
+  if (!options.stillStale(sessionId) || firstSeenAt === undefined || !store) {
+    logger.warn(`Spared stale session key ${key}: session ${sessionId} is not confirmed stale`, fields(decision, 'spared', 'unconfirmed'));
+    return outcome(decision, 'spared', 'unconfirmed');
   }
-  if (dryRun || !store || decision.firstSeenAt === undefined) {
+  if (dryRun) {
     logger.info(`Would delete stale session key ${key} (dry run)`, fields(decision, 'would-delete', 'no-resources'));
     return outcome(decision, 'would-delete', 'no-resources');
   }
   try {
-    const result = await store.deleteStaleKey(sessionId, { firstSeenAt: decision.firstSeenAt, now, ttlSeconds: options.sightingTtlSeconds });
+    const result = await store.deleteStaleKey(sessionId, { firstSeenAt, now, ttlSeconds: options.sightingTtlSeconds });
     if (result === 'deleted') {
       logger.info(`Deleted stale session key ${key}: no resource of session ${sessionId} exists`, fields(decision, 'deleted', 'no-resources'));
       return outcome(decision, 'deleted', 'no-resources');

@@ -5,6 +5,13 @@ import type { SessionKeyOutcome, SessionOutcome } from './apply.js';
 import { ref } from './apply.js';
 import type { StaleKeyOutcome, StaleKeyOutcomeAction } from './apply-keys.js';
 import type { LeakedDeployment } from './keys.js';
+import { KEYS_NOT_JUDGED } from './keys.js';
+
+/**
+ * Most stale keys the summary lists: a backlog of 100,000 would make a response no Lambda can
+ * return (6 MB). Those acted on come first; the totals count them all, a warning says so.
+ */
+export const MAX_LISTED_STALE_KEYS = 1000;
 import type { NamespaceFindings } from './plan.js';
 
 export type RunStatus = 'ok' | 'partial' | 'failed' | 'aborted' | 'disabled' | 'locked';
@@ -135,6 +142,11 @@ export function summarize(input: SummaryInput): Summary {
   totals.staleSessionKeysDeleted = staleKeys.filter((k) => k.action === 'deleted').length;
   totals.leakedDeployments = leaked.length;
   totals.errors += staleKeys.filter((k) => k.action === 'failed').length;
+  const listed = listedStaleKeys(staleKeys);
+  const warnings = [...input.warnings];
+  if (listed.length < staleKeys.length) {
+    warnings.push(`Listed ${listed.length} of the ${staleKeys.length} stale session keys in staleSessionKeys (those deleted or failed first); the totals count them all`);
+  }
   return {
     status: statusOf(input, totals),
     dryRun: input.dryRun,
@@ -143,9 +155,9 @@ export function summarize(input: SummaryInput): Summary {
     totals,
     namespaces,
     sessions: input.outcomes.map(sessionSummary),
-    staleSessionKeys: staleKeys.map(staleKeySummary),
+    staleSessionKeys: listed.map(staleKeySummary),
     leakedDeployments: leaked.map((d) => ({ ...d })),
-    warnings: [...input.warnings],
+    warnings,
   };
 }
 
@@ -170,6 +182,21 @@ function namespaceSummary(result: NamespaceResult, outcomes: readonly SessionOut
     errors: mine.filter((o) => o.action === 'failed').length,
     leakedDeployments: leaked.filter((d) => d.namespace === result.namespace).length,
   };
+}
+
+/** At most {@link MAX_LISTED_STALE_KEYS}: the deleted, would-delete and failed first, in key order within each. */
+function listedStaleKeys(staleKeys: readonly StaleKeyOutcome[]): readonly StaleKeyOutcome[] {
+  if (staleKeys.length <= MAX_LISTED_STALE_KEYS) return staleKeys;
+  const acted = (k: StaleKeyOutcome) => k.action === 'deleted' || k.action === 'would-delete' || k.action === 'failed';
+  return [...staleKeys.filter(acted), ...staleKeys.filter((k) => !acted(k))].slice(0, MAX_LISTED_STALE_KEYS);
+}
+
+/**
+ * Whether the run judged the session keys: it reached the cluster, and no warning says the keys
+ * were not judged (every such warning ends with {@link KEYS_NOT_JUDGED}).
+ */
+export function keysJudged(summary: Pick<Summary, 'namespaces' | 'warnings'>): boolean {
+  return summary.namespaces.length > 0 && !summary.warnings.some((w) => w.includes(KEYS_NOT_JUDGED));
 }
 
 function staleKeySummary(outcome: StaleKeyOutcome): StaleKeySummary {
@@ -230,9 +257,15 @@ export type MetricName =
   | 'LeakedDeployments'
   | 'DurationMs';
 
+/** The metrics of the other direction: not emitted by a run that did not judge the keys. */
+const KEY_METRICS: readonly MetricName[] = ['StaleSessionKeys', 'StaleSessionKeysDeleted', 'LeakedDeployments'];
+
 export interface MetricValues {
-  /** Per run, dimension `Cluster`. */
-  run: Record<MetricName, number>;
+  /**
+   * Per run, dimension `Cluster`. The key metrics are absent when the keys were not judged: a
+   * 0 would read as "none found" and end the LeakedDeployments alarm's streak.
+   */
+  run: Partial<Record<MetricName, number>>;
   /** Per namespace, dimensions `Cluster` and `Namespace`. */
   namespaces: { namespace: string; values: Partial<Record<MetricName, number>> }[];
 }
@@ -240,7 +273,8 @@ export interface MetricValues {
 /** The metrics of a run, computed from its summary alone. */
 export function metricValues(summary: Summary): MetricValues {
   const { totals } = summary;
-  return {
+  const judged = keysJudged(summary);
+  const values: MetricValues = {
     run: {
       RunsCompleted: 1,
       NamespacesChecked: totals.namespacesChecked,
@@ -269,4 +303,9 @@ export function metricValues(summary: Summary): MetricValues {
       },
     })),
   };
+  if (!judged) {
+    for (const name of KEY_METRICS) delete values.run[name];
+    for (const ns of values.namespaces) delete ns.values.LeakedDeployments;
+  }
+  return values;
 }

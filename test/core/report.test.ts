@@ -284,6 +284,37 @@ describe('metricValues', () => {
     });
   });
 
+  it('lists at most 1,000 stale keys, those deleted or failed first, counts them all, and says so', async () => {
+    // Prepare: 1,500 stale keys reported, then 2 deleted and 1 failed at the end of the list
+    const { input } = await scenario();
+    const key = (i: number, action: 'reported' | 'deleted' | 'failed') => ({ key: `lab_session:k${i}`, sessionId: `k${i}`, action, reason: action === 'failed' ? 'delete-failed' : 'no-resources', firstSeenAt: STARTED });
+    const staleKeys = [...Array.from({ length: 1500 }, (_, i) => key(i, 'reported')), key(1500, 'deleted'), key(1501, 'deleted'), key(1502, 'failed')];
+    // Act
+    const summary = summarize({ ...input, staleKeys });
+    // Assess
+    expect(summary.staleSessionKeys).toHaveLength(1000);
+    expect(summary.staleSessionKeys.slice(0, 3).map((k) => k.action)).toEqual(['deleted', 'deleted', 'failed']);
+    expect(summary.totals).toMatchObject({ staleSessionKeys: 1503, staleSessionKeysDeleted: 2 });
+    expect(summary.warnings).toContain('Listed 1000 of the 1503 stale session keys in staleSessionKeys (those deleted or failed first); the totals count them all');
+  });
+
+  it('emits no key metric when the keys were not judged, so that 0 never stands for unknown', async () => {
+    // Prepare: a run whose keys were not judged (its warning ends as every such warning does)
+    const { input } = await scenario();
+    const notJudged = summarize({ ...input, warnings: ['RECONCILIATION_STALE_KEYS is off: session keys were not read, so no stale session key or leaked Deployment was looked for'] });
+    // Act
+    const metrics = metricValues(notJudged);
+    const failed = metricValues(emptySummary('failed', { dryRun: false, startedAt: STARTED, finishedAt: STARTED, errors: 1 }));
+    // Assess
+    for (const values of [metrics.run, failed.run]) {
+      expect(values).not.toHaveProperty('StaleSessionKeys');
+      expect(values).not.toHaveProperty('StaleSessionKeysDeleted');
+      expect(values).not.toHaveProperty('LeakedDeployments');
+      expect(values).toMatchObject({ RunsCompleted: 1 });
+    }
+    for (const { values } of metrics.namespaces) expect(values).not.toHaveProperty('LeakedDeployments');
+  });
+
   it('counts stale keys found and deleted, and leaked Deployments per run and per namespace', async () => {
     // Prepare: two stale keys (one deleted, one whose delete failed) and two leaked Deployments
     const { input } = await scenario();
