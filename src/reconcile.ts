@@ -90,6 +90,7 @@ async function run(
   // Plan: pure, from what was observed.
   const plan = decide({ findings, sightings, settings, now, ...(keys ? { keys } : {}) });
   if (plan.aborted) notes.circuitBreaker(plan, settings.maxDeletions);
+  if (keys?.mode === 'delete' && plan.emptyNamespaces.length > 0) notes.emptyNamespaces(plan.emptyNamespaces);
 
   // Apply: the sessions' resources (then their keys), then the stale keys.
   const { dryRun, concurrency } = settings;

@@ -30,6 +30,9 @@ function world() {
   const cluster = new FakeCluster({ log });
   const store = new FakeSessionStore({ clock, log });
   const logger = new RecordingLogger();
+  // A live session, so that the namespace lists something (an empty one holds every delete back)
+  addSession(cluster, { sessionId: 'anchor', deployment: true, now: clock.now() });
+  store.seedSessions('anchor');
   const run = (changes: Partial<RunSettings> = {}, deadline?: number) =>
     reconcile({ ...SETTINGS, ...changes }, { cluster, store, logger, clock, ...(deadline !== undefined ? { deadline } : {}) });
   return { clock, log, cluster, store, logger, run };
@@ -126,6 +129,21 @@ describe('reconcile in both directions', () => {
     expect(summary.staleSessionKeys[0]).toMatchObject({ action: 'failed', reason: 'delete-failed', error: 'not started: the run lost its lock' });
     expect(w.store.has('lab_session:k1')).toBe(true);
     expect(w.store.callsOf('deleteStaleKey')).toEqual([]);
+  });
+
+  it('deletes no stale key while an allowlisted namespace lists nothing at all (perhaps a typo), and says so', async () => {
+    // Prepare: a confirmed stale key; the run also lists a namespace with no object in it
+    const w = world();
+    await confirmedStale(w, 'k1');
+    // Act
+    const summary = await w.run({ namespaces: [NS, 'jupyterlab'] });
+    // Assess
+    expect(summary.staleSessionKeys).toMatchObject([{ key: 'lab_session:k1', action: 'spared', reason: 'unconfirmed' }]);
+    expect(summary.warnings).toContainEqual(expect.stringMatching(/^Deleted no stale session key: jupyterlab listed no object at all; a namespace that does not exist lists as empty/));
+    expect(w.store.has('lab_session:k1')).toBe(true);
+    expect(w.store.callsOf('deleteStaleKey')).toEqual([]);
+    // Once the allowlist is right again, the key goes
+    expect((await w.run()).staleSessionKeys).toMatchObject([{ action: 'deleted' }]);
   });
 
   it('forgets no key sighting in a run that could not judge the keys', async () => {

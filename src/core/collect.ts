@@ -96,7 +96,7 @@ export class SessionCollector implements ObservationSink {
     orphans.sort((a, b) => a.labType.localeCompare(b.labType) || a.sessionId.localeCompare(b.sessionId));
     const liveSessionIds = new Set<string>();
     for (const ids of this.live.values()) for (const id of ids.keys()) liveSessionIds.add(id);
-    return { namespace: this.namespace, servicesChecked: this.counts.Service, orphans, liveSessionIds, deployments: this.live };
+    return { namespace: this.namespace, servicesChecked: this.counts.Service, orphans, liveSessionIds, deployments: this.live, objectsListed: this.listed };
   }
 
   private isLive(labType: string, sessionId: string): boolean {

@@ -32,6 +32,8 @@ export interface NamespaceFindings {
   liveSessionIds: Set<string>;
   /** The Deployments of sessions: lab type, then session id, to its creation time (epoch ms). */
   deployments: ReadonlyMap<string, ReadonlyMap<string, number | undefined>>;
+  /** Objects listed in all, of the five kinds, named by the convention or not. */
+  objectsListed: number;
 }
 
 /** The settings the decisions depend on. */
@@ -83,6 +85,12 @@ export interface Plan {
   decisions: SessionDecision[];
   /** The stale session keys, in key order; empty when the keys were not read. */
   staleKeys: StaleKeyDecision[];
+  /**
+   * Allowlisted namespaces that listed no object at all. A namespace that does not exist (a
+   * typo in the allowlist) lists as empty, while the sessions it was meant to name would look
+   * stale: so no stale key is deleted while one is empty (they are still reported).
+   */
+  emptyNamespaces: string[];
   /** Deployments without a session key; empty when the keys were not read. Never acted on. */
   leakedDeployments: LeakedDeployment[];
   /**
@@ -120,6 +128,15 @@ export function decide({ findings, sightings, settings, now, keys }: PlanInput):
   }
 
   const staleKeys = keys ? judgeStaleKeys(findStaleKeys(keys.scanned, keys.prefix, sessionsWithResources(findings)), keys.sightings, keys.mode, settings, now) : [];
+  const emptyNamespaces = findings.filter((ns) => ns.objectsListed === 0).map((ns) => ns.namespace);
+  if (emptyNamespaces.length > 0) {
+    for (const key of staleKeys) {
+      if (key.action === 'delete') {
+        key.action = 'spare';
+        key.reason = 'unconfirmed';
+      }
+    }
+  }
   const leakedDeployments = keys ? findLeakedDeployments(findings, keys.scanned, keys.prefix, settings.minAgeSeconds, now) : [];
 
   const toClean = decisions.filter((d) => d.action === 'clean');
@@ -135,7 +152,7 @@ export function decide({ findings, sightings, settings, now, keys }: PlanInput):
       key.reason = 'cap-exceeded';
     }
   }
-  return { decisions, staleKeys, leakedDeployments, aborted, confirmationActive };
+  return { decisions, staleKeys, emptyNamespaces, leakedDeployments, aborted, confirmationActive };
 }
 
 /** The first reason that spares a session, in order of how much a person should know it. */

@@ -8,6 +8,12 @@ export class RunNotes {
 
   constructor(private readonly logger: Logger) {}
 
+  /** Something an operator should act on; not an error. */
+  warn(message: string): void {
+    this.warnings.push(message);
+    this.logger.warn(message);
+  }
+
   /** Something an operator should know about the run, that is no fault (why keys were not judged...). */
   note(message: string): void {
     this.warnings.push(message);
@@ -29,6 +35,13 @@ export class RunNotes {
     const message = `Found ${found}, more than RECONCILIATION_MAX_DELETIONS (${maxDeletions}): ${keys > 0 ? 'deleted none of them' : 'cleaned none'} (circuit breaker open)`;
     this.warnings.push(message);
     this.logger.error(message);
+  }
+
+  /** Stale keys were held back: an allowlisted namespace listed nothing, perhaps because it does not exist. */
+  emptyNamespaces(namespaces: readonly string[]): void {
+    this.warn(
+      `Deleted no stale session key: ${namespaces.join(', ')} listed no object at all; a namespace that does not exist lists as empty, and the sessions it was meant to name would look stale (check RECONCILIATION_NAMESPACES, or remove the namespace while it is unused)`,
+    );
   }
 
   /** A problem already logged by whoever found it. */

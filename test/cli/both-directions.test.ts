@@ -26,6 +26,7 @@ beforeAll(async () => {
     KUBECONFIG: tempFile('kubeconfig', server.kubeconfig({ context: 'kind-lab' })),
     UPSTASH_REDIS_REST_URL: bridge.url,
     UPSTASH_REDIS_REST_TOKEN: bridge.token,
+    RECONCILIATION_NAMESPACES: 'jupyter-lab,ubuntu-lab',
   };
 });
 afterAll(() => servers.close());
@@ -65,6 +66,18 @@ describe('lab-reconciler in both directions', () => {
     expect(await exists('lab_session:live')).toBe(true);
     expect(await exists('cache:other')).toBe(true);
     expect(names(server, 'Deployment', 'ubuntu-lab')).toEqual(['ubuntu-lab-leak']);
+  });
+
+  it('holds every stale key delete back while an allowlisted namespace lists nothing, and says which', async () => {
+    // The contract's default allowlist: vscode-lab and postgresql-lab hold nothing here
+    const defaults = { ...env, RECONCILIATION_NAMESPACES: '' };
+    delete (defaults as Partial<typeof env>).RECONCILIATION_NAMESPACES;
+    const flags = ['apply', '--stale-keys', 'delete', '--min-age', '0', '--confirm-seconds', '0'];
+    await runCli(flags, defaults);
+    const second = await runCli(flags, defaults);
+    expect(second.stdout).toMatch(/lab_session:ghost\s+spared\s+unconfirmed/);
+    expect(second.stdout).toMatch(/Deleted no stale session key: vscode-lab, postgresql-lab listed no object at all/);
+    expect(await exists('lab_session:ghost')).toBe(true);
   });
 
   it.each([

@@ -59,7 +59,12 @@ function referenceFindings(observation: NamespaceObservation): NamespaceFindings
     orphans.push({ namespace, labType: g.labType, sessionId: g.sessionId, resources: g.resources, hasReadyEndpoints: g.resources.some((r) => r.kind === 'Service' && ready.has(r.name)) });
   }
   orphans.sort((a, b) => a.labType.localeCompare(b.labType) || a.sessionId.localeCompare(b.sessionId));
-  return { namespace, servicesChecked: observation.services.filter((s) => s.namespace === namespace).length, orphans, liveSessionIds, deployments };
+  return { namespace, servicesChecked: observation.services.filter((s) => s.namespace === namespace).length, orphans, liveSessionIds, deployments, objectsListed: objectsIn(observation, namespace) };
+}
+
+function objectsIn(observation: NamespaceObservation, namespace: string): number {
+  const { deployments, services, ingresses, configMaps, endpointSlices } = observation;
+  return [...deployments, ...services, ...ingresses, ...configMaps, ...endpointSlices].filter((o) => o.namespace === namespace).length;
 }
 
 type Arrival = { type: 'resource'; record: ResourceRecord } | { type: 'slice'; record: EndpointSliceRecord };
