@@ -107,6 +107,7 @@ async function run(
   const settledKeys = await settle({ store, settings, findings, allListed, plan, outcomes, keys, stillLocked, logger, notes });
   notes.add(await lock.release());
 
+  // Report: the summary, from the outcomes alone (the metrics are made from it by the caller).
   const summary = summarize({
     dryRun: settings.dryRun,
     startedAt: times.startedAt,
