@@ -9,7 +9,6 @@ import type { Cluster, Clock, Logger, Progress, SessionStore } from './ports.js'
 import { systemClock } from './ports.js';
 import { applyPlan } from './core/apply.js';
 import { applyStaleKeys } from './core/apply-keys.js';
-import { sessionsWithResources } from './core/keys.js';
 import { decide } from './core/plan.js';
 import type { Summary } from './core/report.js';
 import { emptySummary, summarize } from './core/report.js';
@@ -85,7 +84,7 @@ async function run(
   const allListed = namespaces.every((ns) => ns.findings !== undefined);
   const now = clock.now();
   const sightings = await orphanSightings(store, findings, settings, now, notes);
-  const keys = await keysForPlan(scan, namespaces, findings, store, settings, now, notes);
+  const keys = await keysForPlan(scan, namespaces, settings, now, notes);
 
   // Plan: pure, from what was observed.
   const plan = decide({ findings, sightings, settings, now, ...(keys ? { keys } : {}) });
@@ -98,8 +97,8 @@ async function run(
   const common = { store, dryRun, concurrency, logger, stillLocked: lock.stillLocked, ...(shouldStart ? { shouldStart } : {}) };
   const progress = deps.progress ? { progress: deps.progress } : {};
   const outcomes = await applyPlan(plan, { ...common, cluster, keysMayBeDeleted: allListed, ...progress });
-  const withResources = sessionsWithResources(findings);
-  const stillStale = (id: string) => !withResources.has(id);
+  // The contract's last check of a stale key, in the run's own view (the plan's, without keys none is stale).
+  const stillStale = (id: string) => keys !== undefined && !keys.withResources.has(id);
   const keyOutcomes = await applyStaleKeys(plan.staleKeys, { ...common, now, sightingTtlSeconds: keySightingTtlSeconds(settings), stillStale });
 
   // Settle: what the store keeps for the next runs; then the lock goes, before the report.

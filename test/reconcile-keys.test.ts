@@ -7,8 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunSettings } from '../src/reconcile.js';
 import { reconcile } from '../src/reconcile.js';
-import type { CallRecord } from './support/fakes.js';
-import { FakeCluster, FakeSessionStore, FixedClock, RecordingLogger, addSession, keySightingKey } from './support/fakes.js';
+import { addSession, fakeWorld, keySightingKey } from './support/fakes.js';
 
 const NS = 'jupyter-lab';
 const SETTINGS: RunSettings = {
@@ -25,17 +24,14 @@ const SETTINGS: RunSettings = {
 };
 
 function world() {
-  const clock = new FixedClock();
-  const log: CallRecord[] = [];
-  const cluster = new FakeCluster({ log });
-  const store = new FakeSessionStore({ clock, log });
-  const logger = new RecordingLogger();
+  const fakes = fakeWorld();
+  const { clock, cluster, store, logger } = fakes;
   // A live session, so that the namespace lists something (an empty one holds every delete back)
   addSession(cluster, { sessionId: 'anchor', deployment: true, now: clock.now() });
   store.seedSessions('anchor');
   const run = (changes: Partial<RunSettings> = {}, deadline?: number) =>
     reconcile({ ...SETTINGS, ...changes }, { cluster, store, logger, clock, ...(deadline !== undefined ? { deadline } : {}) });
-  return { clock, log, cluster, store, logger, run };
+  return { ...fakes, run };
 }
 
 /** Stale keys seen by a first run, old enough to be deleted by the next. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RunSettings } from '../src/reconcile.js';
 import { reconcile, sightingTtlSeconds } from '../src/reconcile.js';
 import type { CallRecord } from './support/fakes.js';
-import { FakeCluster, FakeSessionStore, FixedClock, LOCK_KEY, RecordingLogger, addSession, sightingKey } from './support/fakes.js';
+import { FakeCluster, FakeSessionStore, FixedClock, LOCK_KEY, RecordingLogger, addSession, fakeWorld, sightingKey } from './support/fakes.js';
 
 const NS = 'jupyter-lab';
 
@@ -19,14 +19,7 @@ const SETTINGS: RunSettings = {
   narrowed: false,
 };
 
-function world() {
-  const clock = new FixedClock();
-  const log: CallRecord[] = [];
-  const cluster = new FakeCluster({ log });
-  const store = new FakeSessionStore({ clock, log });
-  const logger = new RecordingLogger();
-  return { clock, log, cluster, store, logger };
-}
+const world = fakeWorld;
 type World = ReturnType<typeof world>;
 
 function run(w: World, settings: Partial<RunSettings> = {}, options: { noStore?: boolean; deadline?: number } = {}) {

@@ -257,8 +257,7 @@ export class UpstashSessionStore implements SessionStore {
     { now, ttlSeconds, readOnly }: { now: number; ttlSeconds: number; readOnly: boolean },
   ): Promise<Map<string, number | undefined>> {
     const result = new Map<string, number | undefined>();
-    for (let i = 0; i < sessionIds.length; i += SIGHTING_CHUNK) {
-      const ids = sessionIds.slice(i, i + SIGHTING_CHUNK);
+    for (const ids of chunks(sessionIds, SIGHTING_CHUNK)) {
       const keys = [KEY_SIGHTINGS, ...ids.flatMap((id) => [this.sessionKey(id), keySightingKey(id)])];
       const args = [String(now), String(ttlSeconds), readOnly ? '1' : '0', ...ids];
       // Read-only, it runs as EVAL_RO: a dry run can use a read-only token, and Redis refuses a write.
@@ -339,8 +338,8 @@ function scanPage(answer: unknown, page: number): [string, string[]] {
   throw new Error(`SCAN page ${page} answered ${JSON.stringify(answer)?.slice(0, 80)}, not [cursor, keys]`);
 }
 
-function chunks<T>(items: readonly T[]): T[][] {
+function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
   const out: T[][] = [];
-  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 }

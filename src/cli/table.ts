@@ -65,7 +65,7 @@ export function renderTable(summary: Summary, { command, source }: TableContext)
     out.push('', 'No orphaned sessions.');
   }
 
-  out.push(...otherDirection(summary));
+  out.push(...otherDirection(summary, judged));
 
   if (!summary.dryRun) {
     const stale = summary.totals.staleSessionKeysDeleted > 0 ? `, and ${summary.totals.staleSessionKeysDeleted} stale session keys` : '';
@@ -79,7 +79,7 @@ export function renderTable(summary: Summary, { command, source }: TableContext)
 }
 
 /** The other direction: keys without a session, Deployments without a key (when the keys were read). */
-function otherDirection(summary: Summary): string[] {
+function otherDirection(summary: Summary, judged: boolean): string[] {
   const out: string[] = [];
   if (summary.staleSessionKeys.length > 0) {
     const rows = [['KEY', 'ACTION', 'REASON', 'FIRST SEEN STALE']];
@@ -92,7 +92,7 @@ function otherDirection(summary: Summary): string[] {
     out.push('', 'Leaked Deployments (no session key: the session ended, its pods still run; never deleted, look at them):', columns(rows));
   }
   // Said only when the keys were judged: otherwise the warnings say why they were not.
-  if (keysJudged(summary) && summary.staleSessionKeys.length === 0 && summary.leakedDeployments.length === 0) {
+  if (judged && summary.staleSessionKeys.length === 0 && summary.leakedDeployments.length === 0) {
     out.push('', 'No stale session keys and no leaked Deployments.');
   }
   return out;

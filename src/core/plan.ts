@@ -3,8 +3,8 @@
  * session. No I/O, no clock: `now` is a parameter, so every decision can be replayed.
  */
 import type { ResourceRecord } from '../ports.js';
-import type { LeakedDeployment, StaleKeyDecision, StaleKeysMode } from './keys.js';
-import { findLeakedDeployments, findStaleKeys, judgeStaleKeys, sessionsWithResources } from './keys.js';
+import type { LeakedDeployment, StaleKey, StaleKeyDecision, StaleKeysMode } from './keys.js';
+import { findLeakedDeployments, judgeStaleKeys } from './keys.js';
 
 // Grouping by session happens as the lists arrive (collect.ts); re-exported for the callers of the plan.
 export { findOrphans } from './collect.js';
@@ -50,8 +50,12 @@ export type Sightings = ReadonlyMap<string, ReadonlyMap<string, number>>;
 export interface KeysInput {
   mode: Exclude<StaleKeysMode, 'off'>;
   prefix: string;
-  /** Every key the scan returned, under the session prefix. */
+  /** Every key the scan returned, under the session prefix, less those gone since. */
   scanned: ReadonlySet<string>;
+  /** The session ids with a resource in a listed namespace: the run's own view. */
+  withResources: ReadonlySet<string>;
+  /** The scanned keys that are stale in that view (findStaleKeys), in key order. */
+  stale: readonly StaleKey[];
   /** First sightings of stale keys, by session id (epoch ms). */
   sightings: ReadonlyMap<string, number>;
 }
@@ -127,7 +131,7 @@ export function decide({ findings, sightings, settings, now, keys }: PlanInput):
     }
   }
 
-  const staleKeys = keys ? judgeStaleKeys(findStaleKeys(keys.scanned, keys.prefix, sessionsWithResources(findings)), keys.sightings, keys.mode, settings, now) : [];
+  const staleKeys = keys ? judgeStaleKeys(keys.stale, keys.sightings, keys.mode, settings, now) : [];
   const emptyNamespaces = findings.filter((ns) => ns.objectsListed === 0).map((ns) => ns.namespace);
   if (emptyNamespaces.length > 0) {
     for (const key of staleKeys) {

@@ -6,28 +6,31 @@
  */
 import type { Logger, SessionStore } from '../ports.js';
 import type { NamespaceResult } from '../core/report.js';
-import type { KeysInput, NamespaceFindings } from '../core/plan.js';
+import type { KeysInput } from '../core/plan.js';
 import type { StaleKey } from '../core/keys.js';
 import { KEYS_NOT_JUDGED, findStaleKeys, keyConfirmSeconds, sessionsWithResources, unjudgedKeys } from '../core/keys.js';
 import { messageOf } from '../errors.js';
 import type { RunSettings } from '../config.js';
 import type { RunNotes } from './notes.js';
 
-/** The scan of the session keys, or why there is none (undefined: no store, said elsewhere). */
-export type KeyScan = { keys: string[] } | { skipped: string | undefined } | { failed: string };
-
+/** The scan of the session keys (with the store and mode it was made for), or why there is none (undefined: no store, said elsewhere). */
+export type KeyScan =
+  | { keys: string[]; store: SessionStore; mode: Exclude<RunSettings['staleKeys'], 'off'> }
+  | { skipped: string | undefined }
+  | { failed: string };
 
 /** Reads every session key, unless the run is not to judge them. Never rejects. */
 export async function scanKeys(store: SessionStore | undefined, settings: RunSettings, logger: Logger): Promise<KeyScan> {
   if (!store) return { skipped: undefined };
-  if (settings.staleKeys === 'off') return { skipped: `RECONCILIATION_STALE_KEYS is off: session keys were not read, ${KEYS_NOT_JUDGED}` };
+  const mode = settings.staleKeys;
+  if (mode === 'off') return { skipped: `RECONCILIATION_STALE_KEYS is off: session keys were not read, ${KEYS_NOT_JUDGED}` };
   if (settings.narrowed) {
     return { skipped: `The run was narrowed to ${settings.namespaces.join(', ')}: session keys are judged only by a run over the whole allowlist, ${KEYS_NOT_JUDGED}` };
   }
   try {
     const keys = await store.scanSessionKeys();
     logger.info(`Read ${keys.length} keys under ${store.keyPrefix}`, { keys: keys.length });
-    return { keys };
+    return { keys, store, mode };
   } catch (error) {
     return { failed: messageOf(error) };
   }
@@ -46,8 +49,6 @@ export function keySightingTtlSeconds(settings: Pick<RunSettings, 'minAgeSeconds
 export async function keysForPlan(
   scan: KeyScan,
   namespaces: readonly NamespaceResult[],
-  findings: readonly NamespaceFindings[],
-  store: SessionStore | undefined,
   settings: RunSettings,
   now: number,
   notes: RunNotes,
@@ -65,16 +66,18 @@ export async function keysForPlan(
     notes.note(`Session keys were not judged: ${unlisted.join(', ')} could not be listed completely, and a session could be alive there unseen, ${KEYS_NOT_JUDGED}`);
     return undefined;
   }
-  // Not reached with a scan in hand (scanKeys skips both), but the types must hear it.
-  if (!store || settings.staleKeys === 'off') return undefined;
+  const { store, mode } = scan;
+  const findings = namespaces.flatMap((ns) => (ns.findings ? [ns.findings] : []));
   const prefix = store.keyPrefix;
   const unjudged = unjudgedKeys(scan.keys, prefix);
   if (unjudged > 0) notes.note(`${unjudged} keys under ${prefix} were left alone: their session ids could not name a Kubernetes resource, so they cannot be judged`);
 
   const scanned = new Set(scan.keys);
-  const stale = findStaleKeys(scanned, prefix, sessionsWithResources(findings));
+  const withResources = sessionsWithResources(findings);
+  const stale = findStaleKeys(scanned, prefix, withResources);
   const sightings = stale.length > 0 ? await staleKeySightings(store, stale, scanned, settings, now, notes) : new Map<string, number>();
-  return { mode: settings.staleKeys, prefix, scanned, sightings };
+  // A key gone since the scan is neither stale nor a leaked Deployment's missing key.
+  return { mode, prefix, scanned, withResources, stale: stale.filter((k) => scanned.has(k.key)), sightings };
 }
 
 /** The first sightings of the stale keys; drops from `scanned` the keys gone since the scan. */

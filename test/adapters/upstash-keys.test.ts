@@ -16,6 +16,7 @@ import type { UpstashBridge } from '../support/upstash-bridge.js';
 import type { LocalServers } from '../support/servers.js';
 import { startLocalServers } from '../support/servers.js';
 import { clusterFor, names, seedSession, settings, storeFor } from '../support/lab.js';
+import { FixedClock } from '../support/fakes.js';
 
 let servers: LocalServers;
 let bridge: UpstashBridge;
@@ -29,18 +30,14 @@ beforeAll(async () => {
 afterAll(() => servers.close());
 beforeEach(() => servers.reset());
 
-const get = async (key: string) => {
-  const value = await direct.call('GET', key);
-  return value === null ? null : String(value);
-};
+const get = (key: string) => servers.get(key);
 
 /** Many keys at once, through MSET in batches (the bridge is not what is tested here). */
 async function seedKeys(keys: readonly string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 1000) await direct.call('MSET', ...keys.slice(i, i + 1000).flatMap((k) => [k, '{"user":"ada"}']));
 }
 
-/** A reply that is an array, as strings (the RESP client gives Buffers). */
-const strings = async (...command: string[]) => ((await direct.call(...command)) as unknown[]).map(String);
+const strings = (...command: string[]) => servers.strings(...command);
 
 const scans = () => bridge.requests.filter((r) => r.commands.some((c) => c[0] === 'SCAN'));
 
@@ -182,13 +179,6 @@ describe('UpstashSessionStore stale key sightings and deletes', () => {
   });
 });
 
-class TestClock implements Clock {
-  constructor(public time: number) {}
-  now(): number {
-    return this.time;
-  }
-}
-
 describe('runs in both directions (local API server, Upstash bridge)', () => {
   const NOW = Date.now();
   const run = (clock: Clock, changes: Partial<RunSettings> = {}, prefix = 'lab_session:') =>
@@ -208,12 +198,12 @@ describe('runs in both directions (local API server, Upstash bridge)', () => {
 
   it('sees a stale key first, deletes it in a later run after the confirm period, and never touches the rest', async () => {
     // Prepare
-    const clock = new TestClock(NOW);
+    const clock = new FixedClock(NOW);
     // Act
     const first = await run(clock);
-    clock.time += 299_000;
+    clock.advanceSeconds(299);
     const early = await run(clock);
-    clock.time += 1_000;
+    clock.advanceSeconds(1);
     const confirmed = await run(clock);
     // Assess
     expect(first.staleSessionKeys).toEqual([{ key: 'lab_session:ghost', sessionId: 'ghost', action: 'spared', reason: 'unconfirmed', firstSeenAt: new Date(NOW).toISOString() }]);
@@ -232,21 +222,21 @@ describe('runs in both directions (local API server, Upstash bridge)', () => {
 
   it('spares a key rewritten between its last sighting and its delete: a session starting again, key first', async () => {
     // Prepare: seen stale long ago
-    const clock = new TestClock(NOW);
+    const clock = new FixedClock(NOW);
     await run(clock);
-    clock.time += 600_000;
+    clock.advanceSeconds(600);
     // The platform rewrites the key just before the delete script runs (and starts the session's Deployment)
     bridge.beforeCommand = async (command) => {
       if (command[0] === 'EVAL' && command[1]!.includes('return "deleted"')) {
         bridge.beforeCommand = undefined;
         await direct.call('SET', 'lab_session:ghost', '{"user":"ada","restarted":true}');
-        seedSession(server, 'jupyter-lab', 'jupyter', 'ghost', { deployment: true, now: clock.time });
+        seedSession(server, 'jupyter-lab', 'jupyter', 'ghost', { deployment: true, now: clock.now() });
       }
     };
     // Act
     const summary = await run(clock);
     // Assess
-    expect(summary.staleSessionKeys[0]).toMatchObject({ key: 'lab_session:ghost', action: 'spared', reason: 'unconfirmed', firstSeenAt: new Date(clock.time).toISOString() });
+    expect(summary.staleSessionKeys[0]).toMatchObject({ key: 'lab_session:ghost', action: 'spared', reason: 'unconfirmed', firstSeenAt: new Date(clock.now()).toISOString() });
     expect(await get('lab_session:ghost')).toBe('{"user":"ada","restarted":true}');
     // The next run sees its resources: no longer stale, its sighting forgotten
     const next = await run(clock);
@@ -258,10 +248,10 @@ describe('runs in both directions (local API server, Upstash bridge)', () => {
     // Prepare: a prefix that the product's keys (lock, sightings, pending) also start with;
     // and a key whose id no resource name can carry (upper case), left alone and counted
     await seedKeys(['lab-ghost', 'lab-Upper']);
-    const clock = new TestClock(NOW);
+    const clock = new FixedClock(NOW);
     // Act
     await run(clock, {}, 'lab-');
-    clock.time += 600_000;
+    clock.advanceSeconds(600);
     const summary = await run(clock, {}, 'lab-');
     // Assess
     expect(summary.staleSessionKeys.map((k) => [k.key, k.action])).toEqual([['lab-ghost', 'deleted']]);
@@ -275,9 +265,9 @@ describe('runs in both directions (local API server, Upstash bridge)', () => {
     ['narrowed', { narrowed: true, namespaces: ['jupyter-lab'] }, /narrowed to jupyter-lab/],
     ['off', { staleKeys: 'off' as const }, /RECONCILIATION_STALE_KEYS is off/],
   ])('reads no key and judges nothing when %s, and says why', async (_case, changes, why) => {
-    const clock = new TestClock(NOW);
+    const clock = new FixedClock(NOW);
     await run(clock);
-    clock.time += 600_000;
+    clock.advanceSeconds(600);
     bridge.requests.length = 0;
     const summary = await run(clock, changes);
     expect(summary.staleSessionKeys).toEqual([]);
@@ -288,9 +278,9 @@ describe('runs in both directions (local API server, Upstash bridge)', () => {
   });
 
   it('judges nothing when a namespace could not be listed, and says which', async () => {
-    const clock = new TestClock(NOW);
+    const clock = new FixedClock(NOW);
     await run(clock);
-    clock.time += 600_000;
+    clock.advanceSeconds(600);
     server.injectFault({ verb: 'list', kind: 'Deployment', namespace: 'ubuntu-lab', times: Infinity, effect: { type: 'status', code: 500 } });
     const summary = await run(clock);
     expect(summary.staleSessionKeys).toEqual([]);
@@ -300,9 +290,9 @@ describe('runs in both directions (local API server, Upstash bridge)', () => {
   });
 
   it('counts a scan that fails as an error of the run, and judges nothing', async () => {
-    const clock = new TestClock(NOW);
+    const clock = new FixedClock(NOW);
     await run(clock);
-    clock.time += 600_000;
+    clock.advanceSeconds(600);
     bridge.fail({ command: 'SCAN', effect: { status: 503 }, times: Infinity });
     const summary = await run(clock);
     expect(summary.status).toBe('partial');
@@ -313,9 +303,9 @@ describe('runs in both directions (local API server, Upstash bridge)', () => {
   });
 
   it('in dry run reports what it would delete and writes nothing to the store', async () => {
-    const clock = new TestClock(NOW);
+    const clock = new FixedClock(NOW);
     await run(clock);
-    clock.time += 600_000;
+    clock.advanceSeconds(600);
     const before = (await strings('KEYS', '*')).sort();
     const sighting = await get(keySightingKey('ghost'));
     bridge.requests.length = 0;

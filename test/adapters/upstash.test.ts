@@ -27,10 +27,7 @@ beforeAll(async () => {
 afterAll(() => servers.close());
 beforeEach(() => servers.reset());
 
-const get = async (key: string) => {
-  const value = await direct.call('GET', key);
-  return value === null ? null : String(value);
-};
+const get = (key: string) => servers.get(key);
 const ttl = async (key: string) => Number(await direct.call('TTL', key));
 
 class TestClock implements Clock {

@@ -20,6 +20,12 @@ const NOW = Date.parse('2026-11-26T12:00:00.000Z');
 const PREFIX = 'lab_session:';
 const SETTINGS = { minAgeSeconds: 300, confirmSeconds: 240, maxDeletions: 50 };
 
+/** The plan's key input as the run builds it (src/steps/keys.ts): the stale keys judged in the findings' view. */
+function keysInput(findings: readonly NamespaceFindings[], scanned: ReadonlySet<string>, sightings: ReadonlyMap<string, number>, mode: KeysInput['mode'] = 'delete'): KeysInput {
+  const withResources = sessionsWithResources(findings);
+  return { mode, prefix: PREFIX, scanned, withResources, stale: findStaleKeys(scanned, PREFIX, withResources), sightings };
+}
+
 function findingsOf(namespace: string, records: Parameters<typeof observation>[1]): NamespaceFindings {
   return findOrphans(observation(namespace, records));
 }
@@ -114,17 +120,14 @@ describe('decide with the keys', () => {
       'jupyter-lab',
       ids.map((id) => resourceRecord('Service', `jupyter-service-${id}`, { createdAt: NOW - 3_600_000 })),
     );
-  const keys = (ids: string[], seenAgo: number): KeysInput => ({
-    mode: 'delete',
-    prefix: PREFIX,
-    scanned: new Set(ids.map((id) => `${PREFIX}${id}`)),
-    sightings: new Map(ids.map((id) => [id, NOW - seenAgo * 1000])),
-  });
+  const keys = (ids: string[], seenAgo: number, findings: readonly NamespaceFindings[] = []): KeysInput =>
+    keysInput(findings, new Set(ids.map((id) => `${PREFIX}${id}`)), new Map(ids.map((id) => [id, NOW - seenAgo * 1000])));
   const settings = (maxDeletions: number) => ({ minAgeSeconds: 300, confirmSeconds: 0, maxDeletions });
 
   it('counts sessions to clean and stale keys to delete against one cap: over it, neither', () => {
     // Prepare: 2 sessions to clean, 2 confirmed stale keys; cap 3
-    const input = { findings: [oldOrphans(['s1', 's2'])], sightings: new Map(), now: NOW, keys: keys(['k1', 'k2'], 600) };
+    const findings = [oldOrphans(['s1', 's2'])];
+    const input = { findings, sightings: new Map(), now: NOW, keys: keys(['k1', 'k2'], 600, findings) };
     // Act
     const over = decide({ ...input, settings: settings(3) });
     const within = decide({ ...input, settings: settings(4) });
@@ -229,14 +232,14 @@ describe('the other direction, over generated clusters and key sets', () => {
         fc.integer({ min: 1, max: 8 }),
         fc.integer({ min: 0, max: 1000 }),
         (resources, keys, maxDeletions, seenAgo) => {
-          const scanned = new Set(keys);
+          const findings = findingsFrom(resources);
           const sightings = new Map(IDS.map((id) => [id, NOW - seenAgo * 1000]));
           const plan = decide({
-            findings: findingsFrom(resources),
+            findings,
             sightings: new Map(),
             settings: { minAgeSeconds: 300, confirmSeconds: 0, maxDeletions },
             now: NOW,
-            keys: { mode: 'delete', prefix: PREFIX, scanned, sightings },
+            keys: keysInput(findings, new Set(keys), sightings),
           });
           const deletions = plan.decisions.filter((d) => d.action === 'clean').length + plan.staleKeys.filter((k) => k.action === 'delete').length;
           if (plan.aborted) expect(deletions).toBe(0);

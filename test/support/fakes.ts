@@ -476,17 +476,17 @@ export class FakeSessionStore implements SessionStore {
 
   async markPendingKeys(sessionIds: readonly string[]): Promise<void> {
     return this.call('markPendingKeys', `[${sessionIds.join(',')}]`, {}, () => {
-      this.pending = [...new Set([...this.pending, ...sessionIds])].sort();
+      this.addToSet(PENDING_KEYS, sessionIds);
     });
   }
 
   async pendingKeys(): Promise<string[]> {
-    return this.call('pendingKeys', PENDING_KEYS, {}, () => [...this.pending]);
+    return this.call('pendingKeys', PENDING_KEYS, {}, () => this.members(PENDING_KEYS));
   }
 
   async unmarkPendingKeys(sessionIds: readonly string[]): Promise<void> {
     return this.call('unmarkPendingKeys', `[${sessionIds.join(',')}]`, {}, () => {
-      this.pending = this.pending.filter((id) => !sessionIds.includes(id));
+      this.removeFromSet(PENDING_KEYS, sessionIds);
     });
   }
 
@@ -513,7 +513,7 @@ export class FakeSessionStore implements SessionStore {
           result.set(id, undefined);
         } else {
           this.setKey(keySightingKey(id), `${now}\u0000${current}`, ttlSeconds * 1000);
-          this.keySighted = [...new Set([...this.keySighted, id])].sort();
+          this.addToSet(KEY_SIGHTINGS, [id]);
           result.set(id, now);
         }
       }
@@ -523,9 +523,9 @@ export class FakeSessionStore implements SessionStore {
 
   async forgetKeySightingsExcept(stillStale: ReadonlySet<string>): Promise<void> {
     return this.call('forgetKeySightingsExcept', `[${[...stillStale].join(',')}]`, {}, () => {
-      const forget = this.keySighted.filter((id) => !stillStale.has(id));
+      const forget = this.members(KEY_SIGHTINGS).filter((id) => !stillStale.has(id));
       for (const id of forget) this.keys.delete(keySightingKey(id));
-      this.keySighted = this.keySighted.filter((id) => stillStale.has(id));
+      this.removeFromSet(KEY_SIGHTINGS, forget);
     });
   }
 
@@ -539,7 +539,7 @@ export class FakeSessionStore implements SessionStore {
       const seen = this.keySighting(sessionId);
       const forget = () => {
         this.keys.delete(keySightingKey(sessionId));
-        this.keySighted = this.keySighted.filter((id) => id !== sessionId);
+        this.removeFromSet(KEY_SIGHTINGS, [sessionId]);
       };
       if (current === undefined) {
         forget();
@@ -552,7 +552,7 @@ export class FakeSessionStore implements SessionStore {
         return 'deleted';
       }
       this.setKey(keySightingKey(sessionId), `${now}\u0000${current}`, ttlSeconds * 1000);
-      this.keySighted = [...new Set([...this.keySighted, sessionId])].sort();
+      this.addToSet(KEY_SIGHTINGS, [sessionId]);
       return 'changed';
     });
   }
@@ -565,26 +565,24 @@ export class FakeSessionStore implements SessionStore {
     return { at: Number(stored.slice(0, sep)), value: stored.slice(sep + 1) };
   }
 
-  /** The ids with a key sighting (a Redis set, kept here as a JSON array under KEY_SIGHTINGS). */
-  private get keySighted(): string[] {
-    const stored = this.get(KEY_SIGHTINGS);
+  /** A Redis set (the pending keys, the key sightings' index), kept here as a sorted JSON array under its key. */
+  private members(key: string): string[] {
+    const stored = this.get(key);
     return stored === undefined ? [] : (JSON.parse(stored) as string[]);
   }
 
-  private set keySighted(ids: string[]) {
-    if (ids.length === 0) this.keys.delete(KEY_SIGHTINGS);
-    else this.setKey(KEY_SIGHTINGS, JSON.stringify(ids));
+  private addToSet(key: string, ids: readonly string[]): void {
+    this.storeSet(key, [...new Set([...this.members(key), ...ids])].sort());
   }
 
-  /** The pending set as stored (a Redis set, kept here as a JSON array under PENDING_KEYS). */
-  private get pending(): string[] {
-    const stored = this.get(PENDING_KEYS);
-    return stored === undefined ? [] : (JSON.parse(stored) as string[]);
+  private removeFromSet(key: string, ids: readonly string[]): void {
+    this.storeSet(key, this.members(key).filter((id) => !ids.includes(id)));
   }
 
-  private set pending(ids: string[]) {
-    if (ids.length === 0) this.keys.delete(PENDING_KEYS);
-    else this.setKey(PENDING_KEYS, JSON.stringify(ids));
+  /** Like Redis, an empty set is no key at all. */
+  private storeSet(key: string, ids: string[]): void {
+    if (ids.length === 0) this.keys.delete(key);
+    else this.setKey(key, JSON.stringify(ids));
   }
 
   private live(key: string): StoredValue | undefined {
@@ -698,4 +696,14 @@ export function observation(
     configMaps: records.filter((r) => r.kind === 'ConfigMap'),
     endpointSlices: [...endpointSlices],
   };
+}
+
+/** The fakes a run needs, sharing one call log (to check the order of calls across ports) and one clock. */
+export function fakeWorld() {
+  const clock = new FixedClock();
+  const log: CallRecord[] = [];
+  const cluster = new FakeCluster({ log });
+  const store = new FakeSessionStore({ clock, log });
+  const logger = new RecordingLogger();
+  return { clock, log, cluster, store, logger };
 }

@@ -15,6 +15,10 @@ export interface LocalServers {
   bridge: UpstashBridge;
   server: KubeApiServer;
   direct: RespClient;
+  /** A key's string value as Redis holds it, or null. */
+  get(key: string): Promise<string | null>;
+  /** An array reply, as strings (the RESP client gives Buffers). */
+  strings(...command: string[]): Promise<string[]>;
   /** Empties Redis and forgets the bridge's and the API server's requests, faults and objects. */
   reset(): Promise<void>;
   close(): Promise<void>;
@@ -30,6 +34,13 @@ export async function startLocalServers(): Promise<LocalServers> {
     bridge,
     server,
     direct,
+    async get(key) {
+      const value = await direct.call('GET', key);
+      return value === null ? null : String(value);
+    },
+    async strings(...command) {
+      return ((await direct.call(...command)) as unknown[]).map(String);
+    },
     async reset() {
       await direct.call('FLUSHALL');
       bridge.reset();
