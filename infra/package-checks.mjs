@@ -1,13 +1,15 @@
 // Offline checks of what serverless.yml and infra/rbac.yaml promise, run by
 // scripts/package-check.sh after `osls package` and cfn-lint:
 //
-//   node infra/package-checks.mjs template .serverless/cloudformation-template-update-stack.json
+//   node infra/package-checks.mjs template .serverless/cloudformation-template-update-stack.json [ARCHIVE_RETENTION_DAYS]
 //   kubectl annotate --local -f infra/rbac.yaml checked=true -o json | node infra/package-checks.mjs rbac
 //
 // cfn-lint knows CloudFormation; it does not know the contract. These checks fail on a template
 // that is valid but wrong for an operator: retries left on, a second concurrent run possible,
 // a schedule that disagrees with RECONCILIATION_INTERVAL, a missing variable, an IAM action
-// beyond the list, an RBAC verb beyond the list. Each prints what it checked.
+// beyond the list, an archive that is public, unversioned or kept for another time than the
+// param archiveRetentionDays (the third argument, 30 by default), an RBAC verb beyond the
+// list. Each prints what it checked.
 import { readFileSync } from 'node:fs';
 
 const failures = [];
@@ -37,6 +39,7 @@ const ENVIRONMENT = [
   'METRICS_NAMESPACE',
   'POWERTOOLS_SERVICE_NAME',
   'POWERTOOLS_METRICS_NAMESPACE',
+  'ARCHIVE_BUCKET',
 ];
 
 const METRICS = [
@@ -50,9 +53,20 @@ const ALLOWED_ACTIONS = new Set([
   'logs:CreateLogStream', 'logs:PutLogEvents', 'eks:DescribeCluster', 'ssm:GetParameter', 'kms:Decrypt',
   'ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets',
   'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses',
+  's3:PutObject',
 ]);
 
-function checkTemplate(file) {
+/** Whether an IAM Resource is `<the bucket's ARN>/*`, and nothing else, in the forms CloudFormation writes it. */
+function isObjectsOf(resource, bucketId) {
+  const sub = resource?.['Fn::Sub'];
+  if (typeof sub === 'string') {
+    return sub === `\${${bucketId}.Arn}/*` || sub === `arn:\${AWS::Partition}:s3:::\${${bucketId}}/*`;
+  }
+  const [separator, parts] = resource?.['Fn::Join'] ?? [];
+  return separator === '' && parts?.length === 2 && parts[1] === '/*' && show(parts[0]) === show({ 'Fn::GetAtt': [bucketId, 'Arn'] });
+}
+
+function checkTemplate(file, archiveRetentionDays = '30') {
   const template = JSON.parse(readFileSync(file, 'utf8'));
   const resources = Object.entries(template.Resources ?? {});
   const ofType = (type) => resources.filter(([, r]) => r.Type === type);
@@ -72,7 +86,13 @@ function checkTemplate(file) {
   check('environment: exactly the contract variables', sameSet(Object.keys(env), ENVIRONMENT),
     `missing ${show(ENVIRONMENT.filter((k) => !(k in env)))}, extra ${show(Object.keys(env).filter((k) => !ENVIRONMENT.includes(k)))}`);
   check('environment: no Upstash token, no AWS_REGION', !('UPSTASH_REDIS_REST_TOKEN' in env) && !('AWS_REGION' in env));
-  check('environment: every value a string', Object.values(env).every((v) => typeof v === 'string'));
+  // Besides osls's own deployment bucket (the code's zip), one bucket: the archive.
+  const buckets = ofType('AWS::S3::Bucket').filter(([id]) => id !== 'ServerlessDeploymentBucket');
+  check('one S3 bucket besides the deployment bucket (the archive)', buckets.length === 1, show(buckets.map(([id]) => id)));
+  const [bucketId, bucket] = buckets[0] ?? [];
+  check('environment: every value a string, but ARCHIVE_BUCKET',
+    Object.entries(env).every(([k, v]) => k === 'ARCHIVE_BUCKET' || typeof v === 'string'));
+  check('ARCHIVE_BUCKET is a Ref to the bucket', show(env.ARCHIVE_BUCKET) === show({ Ref: bucketId }), show(env.ARCHIVE_BUCKET));
   check('K8S_MODE=eks', env.K8S_MODE === 'eks', show(env.K8S_MODE));
   check('EKS_CLUSTER_NAME set', typeof env.EKS_CLUSTER_NAME === 'string' && env.EKS_CLUSTER_NAME !== '');
   check('POWERTOOLS_SERVICE_NAME=lab-reconciler', env.POWERTOOLS_SERVICE_NAME === 'lab-reconciler');
@@ -110,6 +130,10 @@ function checkTemplate(file) {
   check('ssm:GetParameter on one parameter, never a wildcard', !!getParameter && !show(getParameter.Resource).includes('*'));
   const decrypt = statements.find((s) => [].concat(s.Action).includes('kms:Decrypt'));
   check('kms:Decrypt only through SSM', !!decrypt?.Condition?.StringEquals?.['kms:ViaService']);
+  const s3 = statements.filter((s) => [].concat(s.Action).some((a) => a.startsWith('s3:')));
+  check('S3: s3:PutObject alone, only on the archive bucket\'s objects',
+    s3.length === 1 && s3[0].Effect === 'Allow' && show([].concat(s3[0].Action)) === show(['s3:PutObject'])
+      && !s3[0].NotResource && !s3[0].Condition && isObjectsOf(s3[0].Resource, bucketId), show(s3));
   check('Function role is the role', show(p.Role).includes(roles[0]?.[0]));
 
   const log = ofType('AWS::Logs::LogGroup')[0]?.[1]?.Properties ?? {};
@@ -153,6 +177,32 @@ function checkTemplate(file) {
     check('dashboard body is JSON once substituted', false, error.message);
   }
   check('dashboard body is JSON once substituted, with widgets', Array.isArray(widgets) && widgets.length > 0);
+
+  // The archive: private, encrypted, versioned, kept for archiveRetentionDays, kept with the stack gone.
+  const b = bucket?.Properties ?? {};
+  const block = b.PublicAccessBlockConfiguration ?? {};
+  check('archive bucket private (four public access blocks, bucket owner enforced)',
+    ['BlockPublicAcls', 'BlockPublicPolicy', 'IgnorePublicAcls', 'RestrictPublicBuckets'].every((k) => block[k] === true)
+      && b.OwnershipControls?.Rules?.[0]?.ObjectOwnership === 'BucketOwnerEnforced', show(block));
+  const sse = b.BucketEncryption?.ServerSideEncryptionConfiguration ?? [];
+  check('archive bucket encrypted by default (SSE)',
+    sse.length > 0 && sse.every((r) => ['AES256', 'aws:kms', 'aws:kms:dsse'].includes(r.ServerSideEncryptionByDefault?.SSEAlgorithm)), show(sse));
+  check('archive bucket versioning Enabled', b.VersioningConfiguration?.Status === 'Enabled', show(b.VersioningConfiguration));
+  const days = Number(archiveRetentionDays);
+  const expiry = (b.LifecycleConfiguration?.Rules ?? []).filter((r) => r.Status === 'Enabled' && !r.Prefix && !r.Filter && !r.TagFilters);
+  check(`archive records and their older versions expire after ${days} days (archiveRetentionDays), on every object`,
+    expiry.some((r) => r.ExpirationInDays === days) && expiry.some((r) => r.NoncurrentVersionExpiration?.NoncurrentDays === days),
+    show(b.LifecycleConfiguration));
+  check('archive bucket retained (DeletionPolicy and UpdateReplacePolicy Retain)',
+    bucket?.DeletionPolicy === 'Retain' && bucket?.UpdateReplacePolicy === 'Retain', show([bucket?.DeletionPolicy, bucket?.UpdateReplacePolicy]));
+  const policies = ofType('AWS::S3::BucketPolicy').map(([, r]) => r.Properties);
+  const policy = policies.find((r) => show(r.Bucket) === show({ Ref: bucketId }));
+  const tls = (policy?.PolicyDocument?.Statement ?? []).find((s) => s.Effect === 'Deny' && show([].concat(s.Action)) === show(['s3:*'])
+    && (s.Principal === '*' || s.Principal?.AWS === '*') && String(s.Condition?.Bool?.['aws:SecureTransport']) === 'false');
+  const tlsResources = [].concat(tls?.Resource ?? []);
+  check('archive bucket policy denies s3:* without TLS, on the bucket and its objects',
+    tlsResources.some((r) => show(r) === show({ 'Fn::GetAtt': [bucketId, 'Arn'] })) && tlsResources.some((r) => isObjectsOf(r, bucketId)),
+    show(policy));
 
   const entries = ofType('AWS::EKS::AccessEntry').map(([, e]) => e);
   check('access entry optional (Condition), STANDARD, group lab-reconciler',
@@ -199,12 +249,12 @@ function checkRbac(text) {
   return 'infra/rbac.yaml';
 }
 
-const [command, file] = process.argv.slice(2);
+const [command, file, archiveRetentionDays] = process.argv.slice(2);
 let subject;
-if (command === 'template' && file) subject = checkTemplate(file);
+if (command === 'template' && file) subject = checkTemplate(file, archiveRetentionDays);
 else if (command === 'rbac') subject = checkRbac(readFileSync(0, 'utf8'));
 else {
-  console.error('usage: node infra/package-checks.mjs template FILE | rbac < kubectl-json');
+  console.error('usage: node infra/package-checks.mjs template FILE [ARCHIVE_RETENTION_DAYS] | rbac < kubectl-json');
   process.exit(2);
 }
 for (const line of passed) console.log(`  ok    ${line}`);

@@ -183,6 +183,7 @@ module.exports = async ({ resolveVariable }) => {
     upstashTokenParameterArn,
     timeout: await integer('timeout', 30, 900),
     logRetentionInDays,
+    archiveRetentionDays: await integer('archiveRetentionDays', 1, 3650),
     alarmTopicArn: await token('alarmTopicArn', {
       pattern: /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/,
       what: 'an SNS topic ARN',

@@ -27,10 +27,12 @@ echo "osls $(npx --no-install osls --version 2>/dev/null | sed -n 's/^osls versi
 
 # The params a CI package needs: only the cluster name has no default.
 base=(--stage dev --param="eksClusterName=ci-cluster")
-# Every option switched on, and a one-minute interval (`rate(1 minute)`, singular).
+# Every option switched on, a one-minute interval (`rate(1 minute)`, singular), and an archive
+# kept for another time than the default 30 days.
 options=(--stage dev
   --param="eksClusterName=ci-cluster"
   --param="reconciliationInterval=60"
+  --param="archiveRetentionDays=90"
   --param="reconciliationStaleKeys=delete"
   --param="upstashRedisRestUrl=https://ci-example.upstash.io"
   --param="upstashRedisRestTokenParameter=/lab-reconciler/ci/upstash-token"
@@ -52,7 +54,7 @@ lint() { # cfn-lint exit status: bit 2 errors, bit 4 warnings, bit 8 information
 step "osls package, every option on (into a scratch directory)"
 npx --no-install osls package "${options[@]}" --package "$work/options"
 lint "$work/options/cloudformation-template-update-stack.json"
-node infra/package-checks.mjs template "$work/options/cloudformation-template-update-stack.json"
+node infra/package-checks.mjs template "$work/options/cloudformation-template-update-stack.json" 90
 
 step "osls package --stage dev --param=eksClusterName=ci-cluster (into .serverless/)"
 npx --no-install osls package "${base[@]}"
@@ -74,6 +76,13 @@ if npx --no-install osls package "${base[@]}" --param="reconciliationStaleKeys=p
 fi
 grep -q 'must be one of report, delete, off' "$work/bad-keys.log" || { cat "$work/bad-keys.log"; fail "the error does not name the choices"; }
 echo "refused, with: $(grep -o 'param "reconciliationStaleKeys"[^(]*' "$work/bad-keys.log" | head -1)"
+
+step "a bad param stops packaging (archiveRetentionDays=0 is not from 1 to 3650)"
+if npx --no-install osls package "${base[@]}" --param="archiveRetentionDays=0" --package "$work/bad-archive" >"$work/bad-archive.log" 2>&1; then
+  fail "osls packaged an archive retention of 0 days"
+fi
+grep -q 'must be a whole number from 1 to 3650' "$work/bad-archive.log" || { cat "$work/bad-archive.log"; fail "the error does not name the bounds"; }
+echo "refused, with: $(grep -o 'param "archiveRetentionDays"[^(]*' "$work/bad-archive.log" | head -1)"
 
 step "the package: one ES module that loads and runs"
 python3 -m zipfile -l .serverless/lab-reconciler.zip
