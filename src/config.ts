@@ -18,6 +18,9 @@ export interface UpstashSettings {
   tokenParameter: string | undefined;
 }
 
+/** Where the archive records go: an S3 bucket (the Lambda's), or a directory (the command line's). */
+export type ArchiveSettings = { bucket: string; dir?: undefined } | { dir: string; bucket?: undefined };
+
 /** The validated configuration of a run. */
 export interface Config {
   enabled: boolean;
@@ -36,6 +39,8 @@ export interface Config {
   kubeconfigPath: string | undefined;
   kubeContext: string | undefined;
   upstash: UpstashSettings | undefined;
+  /** Undefined: no archive (nothing deleted can be restored; the run warns). */
+  archive: ArchiveSettings | undefined;
   metricsNamespace: string;
 }
 
@@ -91,6 +96,8 @@ export const VARIABLES = [
   'UPSTASH_REDIS_REST_URL',
   'UPSTASH_REDIS_REST_TOKEN',
   'UPSTASH_REDIS_REST_TOKEN_PARAMETER',
+  'ARCHIVE_BUCKET',
+  'ARCHIVE_DIR',
 ] as const;
 export type Variable = (typeof VARIABLES)[number];
 
@@ -126,6 +133,7 @@ export function loadConfig(options: LoadOptions): Config {
     kubeconfigPath: optionalPath(read('KUBECONFIG')),
     kubeContext: optionalToken(options.context === undefined ? undefined : { value: options.context, source: '--context' }),
     upstash: parseUpstash(read),
+    archive: parseArchive(read),
     metricsNamespace: parseMetricsNamespace(read('METRICS_NAMESPACE')),
   };
   if (config.intervalSeconds % 60 !== 0) {
@@ -269,6 +277,19 @@ function parseMetricsNamespace(given: Given | undefined): string {
     throw new ConfigError(given!.source, `must be a CloudWatch namespace (up to 255 ASCII characters, not starting with ':' or AWS/), got ${show(value)}`);
   }
   return value;
+}
+
+// S3's rules for a bucket name.
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** `ARCHIVE_BUCKET` or `ARCHIVE_DIR` (`--archive-dir`), at most one. */
+function parseArchive(read: Read): ArchiveSettings | undefined {
+  const bucket = matching(optionalToken(read('ARCHIVE_BUCKET')), 'ARCHIVE_BUCKET', BUCKET_NAME, 'an S3 bucket name (3 to 63 lowercase letters, digits, . and -), not an s3:// URI');
+  const dir = read('ARCHIVE_DIR');
+  const path = optionalPath(dir);
+  if (bucket && path) throw new ConfigError(dir!.source, `cannot be set together with ARCHIVE_BUCKET (${bucket}): choose one archive`);
+  if (bucket) return { bucket };
+  return path ? { dir: path } : undefined;
 }
 
 function parseUpstash(read: Read): UpstashSettings | undefined {

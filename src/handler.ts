@@ -13,10 +13,10 @@ import { emptySummary } from './core/report.js';
 import { EventError, narrowSettings, parseEvent } from './event.js';
 import { publishMetrics } from './adapters/metrics.js';
 import { PowertoolsLogger, powertoolsLogger } from './adapters/powertools-logger.js';
-import type { SessionStore } from './ports.js';
+import type { Archive, SessionStore } from './ports.js';
 import { reconcile } from './reconcile.js';
 import type { ClusterSource } from './runtime.js';
-import { clusterSource, sessionStore } from './runtime.js';
+import { archiveFor, clusterSource, sessionStore } from './runtime.js';
 
 /** Time kept back from the Lambda's deadline: no session is started within it. */
 export const DEADLINE_MARGIN_MS = 30_000;
@@ -28,6 +28,7 @@ const logger = powertoolsLogger(powertools);
 interface Adapters {
   source: ClusterSource;
   store: SessionStore | undefined;
+  archive: Archive | undefined;
 }
 let config: Config | undefined;
 let adapters: Promise<Adapters> | undefined;
@@ -36,9 +37,10 @@ let adapters: Promise<Adapters> | undefined;
 function getAdapters(config: Config): Promise<Adapters> {
   adapters ??= (async () => {
     const source = clusterSource(config, { env: process.env, logger });
+    const archive = archiveFor(config, { env: process.env, lambda: true });
     // The SSM token is read here, once per cold start.
     const store = await sessionStore(config);
-    return { source, store };
+    return { source, store, archive };
   })().catch((error: unknown) => {
     adapters = undefined;
     throw error;
@@ -74,13 +76,15 @@ export async function handler(event: unknown, context?: Partial<Context>): Promi
   let summary: Summary;
   let clusterName: string | undefined;
   try {
-    const { source, store } = await getAdapters(config);
+    const { source, store, archive } = await getAdapters(config);
     clusterName = source.name;
     const cluster = await source.forRun();
     summary = await reconcile(settings, {
       cluster,
       store,
       logger,
+      clusterName,
+      ...(archive ? { archive } : {}),
       // The lock lives no longer than this invocation can: a run that dies cannot hold it longer.
       ...(deadline !== undefined ? { deadline, lockTtlMs: remaining! + 5_000 } : {}),
     });

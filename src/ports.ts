@@ -43,6 +43,27 @@ export interface NamespaceObservation {
   endpointSlices: EndpointSliceRecord[];
 }
 
+/** A Kubernetes object as JSON, whole. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; uid?: string; annotations?: Record<string, string> | null; [field: string]: unknown };
+  [field: string]: unknown;
+}
+
+/**
+ * A session key as the archive keeps it: its type, value and remaining time to live
+ * (`pttlMs` -1 for none). The value is a string (`string`), an object of fields (`hash`),
+ * an array of members (`list`, `set`), `[member, score]` pairs (`zset`), or `[id, [field,
+ * value, ...]]` entries (`stream`).
+ */
+export interface SessionKeySnapshot {
+  key: string;
+  type: 'string' | 'hash' | 'list' | 'set' | 'zset' | 'stream';
+  value: unknown;
+  pttlMs: number;
+}
+
 /** How one delete ended, when it did not throw. */
 export type DeleteOutcome =
   /** The API server accepted the delete (in dry run: it would have). */
@@ -85,6 +106,11 @@ export interface Cluster {
    * a session's resources are deleted, so that a Deployment recreated since the list spares them.
    */
   deploymentExists(namespace: string, name: string): Promise<boolean>;
+  /**
+   * Reads one resource whole (a GET), for the archive: the object as the API server returns it,
+   * or `gone` on 404. Rejects on any other failure, after the adapter's retries.
+   */
+  read(resource: ResourceRecord): Promise<KubeObject | 'gone'>;
   /** A short description for logs and the table ("context kind-lab", "snapshot x.json"). */
   readonly description: string;
 }
@@ -143,6 +169,42 @@ export interface SessionStore {
    * recreated, or its sighting started over: it starts over at `now`), or `absent` (gone).
    */
   deleteStaleKey(sessionId: string, options: { firstSeenAt: number; now: number; ttlSeconds: number }): Promise<'deleted' | 'changed' | 'absent'>;
+  /**
+   * Reads a session's key whole, for the archive (one atomic read of its type, value and TTL);
+   * null when there is none. Rejects for a type the archive cannot hold (a module's).
+   */
+  readSessionKey(sessionId: string): Promise<SessionKeySnapshot | null>;
+}
+
+/** What a restore creates resources through (the operator's credentials: the reconciler's Role cannot create). */
+export interface ResourceCreator {
+  /** Creates the object: `created`, or `exists` when one of that name is there (it is never replaced). */
+  create(kind: DeletableKind, namespace: string, object: KubeObject, options: { dryRun: boolean }): Promise<'created' | 'exists'>;
+  readonly description: string;
+}
+
+/** What a restore writes session keys through. */
+export interface KeyRestorer {
+  /** Writes the key with its value and TTL: `restored`, or `exists` when a key of that name is there. */
+  restoreSessionKey(snapshot: SessionKeySnapshot, options: { dryRun: boolean }): Promise<'restored' | 'exists'>;
+  /** `SESSION_KEY_PREFIX`: a restore writes no key outside it. */
+  readonly keyPrefix: string;
+}
+
+/** Where a restore reads records from: one record, a directory of them, or an S3 prefix. */
+export interface ArchiveReader {
+  /** The URIs of the records there, in name order; rejects when the source cannot be read. */
+  list(): Promise<string[]>;
+  /** One record's text. */
+  read(uri: string): Promise<string>;
+}
+
+/** Where the archive records of cleaned sessions are written (an S3 bucket, a directory). */
+export interface Archive {
+  /** Writes one record under its name; resolves to its URI once it is durably stored. */
+  write(name: string, body: string): Promise<string>;
+  /** Where the records go, for logs and the table (`s3://bucket`, a directory). */
+  readonly description: string;
 }
 
 /**

@@ -1,14 +1,15 @@
 /**
- * One run: lock ▸ observe (cluster and keys) ▸ plan ▸ apply ▸ settle ▸ report. Each run starts
+ * One run: lock ▸ observe (cluster and keys) ▸ plan ▸ apply (archive, then delete) ▸ settle ▸ report. Each run starts
  * from a full snapshot of the cluster and the store's keys and carries nothing in memory from
  * the last one; what must survive between runs (sightings, pending keys, the lock) lives in
  * the session store (src/steps/).
  */
 import type { RunSettings } from './config.js';
-import type { Cluster, Clock, Logger, Progress, SessionStore } from './ports.js';
+import type { Archive, Cluster, Clock, Logger, Progress, SessionStore } from './ports.js';
 import { systemClock } from './ports.js';
 import { applyPlan } from './core/apply.js';
 import { applyStaleKeys } from './core/apply-keys.js';
+import type { ArchiveTarget } from './core/apply-archive.js';
 import { decide } from './core/plan.js';
 import type { Summary } from './core/report.js';
 import { emptySummary, summarize } from './core/report.js';
@@ -36,6 +37,10 @@ export interface ReconcileDependencies {
   lockTtlMs?: number;
   /** Told of the lists and the cleaning as they go (a terminal's progress line). */
   progress?: Progress;
+  /** Where each session is archived before its first delete; undefined: none (the run warns). */
+  archive?: Archive;
+  /** The cluster's name in archive records (the `Cluster` metric dimension); default its description. */
+  clusterName?: string;
 }
 
 /** Runs one reconciliation and resolves to its summary; it does not throw for operational failures. */
@@ -96,7 +101,8 @@ async function run(
   const shouldStart = deps.deadline === undefined ? undefined : () => clock.now() < deps.deadline!;
   const common = { store, dryRun, concurrency, logger, stillLocked: lock.stillLocked, ...(shouldStart ? { shouldStart } : {}) };
   const progress = deps.progress ? { progress: deps.progress } : {};
-  const outcomes = await applyPlan(plan, { ...common, cluster, keysMayBeDeleted: allListed, ...progress });
+  const archive = archiveTarget(deps, times.startedAt, settings.dryRun, notes);
+  const outcomes = await applyPlan(plan, { ...common, cluster, keysMayBeDeleted: allListed, ...progress, ...archive });
   // The contract's last check of a stale key, in the run's own view (the plan's, without keys none is stale).
   const stillStale = (id: string) => keys !== undefined && !keys.withResources.has(id);
   const keyOutcomes = await applyStaleKeys(plan.staleKeys, { ...common, now, sightingTtlSeconds: keySightingTtlSeconds(settings), stillStale });
@@ -122,4 +128,13 @@ async function run(
   });
   logger.info(`Finished the run: ${summary.status}`, { totals: summary.totals, status: summary.status });
   return summary;
+}
+
+/** Where this run archives; without an archive, a run that may delete says so. */
+function archiveTarget(deps: ReconcileDependencies, startedAt: number, dryRun: boolean, notes: RunNotes): { archive?: ArchiveTarget } {
+  if (!deps.archive) {
+    if (!dryRun) notes.warn('No archive is configured (ARCHIVE_BUCKET, or ARCHIVE_DIR / --archive-dir): what this run deletes cannot be restored');
+    return {};
+  }
+  return { archive: { archive: deps.archive, cluster: deps.clusterName ?? deps.cluster.description, runStartedAt: new Date(startedAt).toISOString() } };
 }

@@ -7,7 +7,9 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
-import type { Cluster, Logger, SessionStore } from './ports.js';
+import type { Archive, Cluster, KeyRestorer, Logger, ResourceCreator, SessionStore } from './ports.js';
+import { DirectoryArchive } from './adapters/dir-archive.js';
+import { S3Archive, createS3Client } from './adapters/s3-archive.js';
 import { EksAuth } from './adapters/eks.js';
 import { KubernetesCluster } from './adapters/kubernetes.js';
 import { loadInCluster, loadKubeconfig } from './adapters/kubeconfig.js';
@@ -16,7 +18,7 @@ import { UpstashSessionStore, createUpstashClient } from './adapters/upstash.js'
 
 /** Gives the cluster for a run; in eks mode each run gets a fresh token. */
 export interface ClusterSource {
-  forRun(): Promise<Cluster>;
+  forRun(): Promise<Cluster & ResourceCreator>;
   /** The `Cluster` metric dimension. */
   readonly name: string;
 }
@@ -57,10 +59,24 @@ export function clusterSource(config: Config, { env, logger, kubeconfigSetting =
  * The session store, or undefined when none is configured. With a token parameter, the
  * token is read from SSM (once: the caller keeps the store for the execution environment).
  */
-export async function sessionStore(config: Config, readParameter: (name: string) => Promise<string> = readSecureParameter): Promise<SessionStore | undefined> {
+export async function sessionStore(config: Config, readParameter: (name: string) => Promise<string> = readSecureParameter): Promise<(SessionStore & KeyRestorer) | undefined> {
   const upstash = config.upstash;
   if (!upstash) return undefined;
   const token = upstash.token ?? (await readParameter(upstash.tokenParameter!));
   if (!token) throw new ConfigError('UPSTASH_REDIS_REST_TOKEN', 'is empty');
   return new UpstashSessionStore(createUpstashClient({ url: upstash.url, token }), config.sessionKeyPrefix);
+}
+
+/**
+ * The archive the configuration names, or undefined for none. The Lambda archives to its
+ * stack's bucket only: a directory there would vanish with the execution environment.
+ */
+export function archiveFor(config: Config, { env, lambda }: { env: Readonly<Record<string, string | undefined>>; lambda: boolean }): Archive | undefined {
+  const settings = config.archive;
+  if (!settings) return undefined;
+  if (settings.dir !== undefined) {
+    if (lambda) throw new ConfigError('ARCHIVE_DIR', 'is for the command line; the Lambda archives to ARCHIVE_BUCKET (its stack sets it)');
+    return new DirectoryArchive(settings.dir);
+  }
+  return new S3Archive(createS3Client({ env }), settings.bucket);
 }

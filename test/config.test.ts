@@ -42,6 +42,7 @@ describe('loadConfig', () => {
       kubeconfigPath: undefined,
       kubeContext: undefined,
       upstash: undefined,
+      archive: undefined,
       metricsNamespace: 'LabReconciler',
     });
   });
@@ -72,6 +73,8 @@ describe('loadConfig', () => {
         'UPSTASH_REDIS_REST_URL',
         'UPSTASH_REDIS_REST_TOKEN',
         'UPSTASH_REDIS_REST_TOKEN_PARAMETER',
+        'ARCHIVE_BUCKET',
+        'ARCHIVE_DIR',
       ].sort(),
     );
     expect(DEFAULTS.RECONCILIATION_NAMESPACES).toBe('jupyter-lab,ubuntu-lab,vscode-lab,postgresql-lab');
@@ -272,6 +275,25 @@ describe('loadConfig', () => {
       expect(error.setting).toBe('UPSTASH_REDIS_REST_URL');
     },
   );
+
+  it('reads the archive: a bucket, or a directory (ARCHIVE_DIR, or --archive-dir over it)', () => {
+    expect(load({ ARCHIVE_BUCKET: 'labs-archive-1a2b' }).archive).toEqual({ bucket: 'labs-archive-1a2b' });
+    expect(load({ ARCHIVE_DIR: ' /var/lib/lab archive ' }).archive).toEqual({ dir: '/var/lib/lab archive' });
+    const flagged = load({ ARCHIVE_DIR: '/a' }, { overrides: { ARCHIVE_DIR: { value: '/b', source: '--archive-dir' } } });
+    expect(flagged.archive).toEqual({ dir: '/b' });
+    expect(load({ ARCHIVE_BUCKET: ' ', ARCHIVE_DIR: '' }).archive).toBeUndefined();
+  });
+
+  it.each([['s3://labs-archive'], ['Labs_Archive'], ['ab'], ['-labs']])('refuses ARCHIVE_BUCKET=%j, naming it and what a bucket name is', (value) => {
+    const error = errorOf(() => load({ ARCHIVE_BUCKET: value }));
+    expect(error.setting).toBe('ARCHIVE_BUCKET');
+    expect(error.message).toContain('an S3 bucket name');
+  });
+
+  it('refuses a bucket and a directory together, naming the one that came last (the flag)', () => {
+    const error = errorOf(() => load({ ARCHIVE_BUCKET: 'labs-archive' }, { overrides: { ARCHIVE_DIR: { value: '/b', source: '--archive-dir' } } }));
+    expect(error.message).toBe('--archive-dir: cannot be set together with ARCHIVE_BUCKET (labs-archive): choose one archive');
+  });
 
   it('lets an override (a flag) win over its variable', () => {
     const config = load(

@@ -39,7 +39,7 @@ export class KubeTransportError extends Error {
 }
 
 export interface KubeRequest {
-  method: 'GET' | 'DELETE';
+  method: 'GET' | 'DELETE' | 'POST';
   /** `/api/v1/namespaces/x/services`, appended to the cluster's server URL. */
   path: string;
   query?: Record<string, string | number | undefined>;

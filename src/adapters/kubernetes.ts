@@ -6,7 +6,7 @@
  * concurrency, and retries within a budget.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Cluster, DeletableKind, DeleteOutcome, Logger, ObservationSink, ResourceKind, ResourceRecord } from '../ports.js';
+import type { Cluster, DeletableKind, DeleteOutcome, KubeObject, Logger, ObservationSink, ResourceKind, ResourceRecord } from '../ports.js';
 import { silentLogger } from '../ports.js';
 import { toEndpointSliceRecord, toRecord } from './records.js';
 import type { EndpointSliceLike, MetadataLike } from './records.js';
@@ -186,6 +186,34 @@ export class KubernetesCluster implements Cluster {
     }
   }
 
+  async read(resource: ResourceRecord): Promise<KubeObject | 'gone'> {
+    const { kind, namespace, name } = resource;
+    const request: KubeRequest = { method: 'GET', path: `${PATHS[kind](namespace)}/${encodeURIComponent(name)}`, accept: JSON_ONLY };
+    try {
+      return await this.request(`read ${kind} ${namespace}/${name}`, () => this.http.send(request, (body) => readObject(body, name)));
+    } catch (error) {
+      if (error instanceof KubeApiError && error.code === 404) return 'gone';
+      throw new Error(describeError(error), { cause: error });
+    }
+  }
+
+  /**
+   * Creates an object (a restore): `created`, or `exists` when an object of that name is there
+   * already (409 AlreadyExists; it is never replaced). With `dryRun`, the server validates the
+   * create (`dryRun=All`) and stores nothing.
+   */
+  async create(kind: DeletableKind, namespace: string, object: KubeObject, { dryRun }: { dryRun: boolean }): Promise<'created' | 'exists'> {
+    const name = object.metadata?.name ?? '';
+    const request: KubeRequest = { method: 'POST', path: PATHS[kind](namespace), query: { dryRun: dryRun ? 'All' : undefined }, accept: METADATA_OBJECT, body: object };
+    try {
+      await this.request(`create ${kind} ${namespace}/${name}`, () => this.http.send(request, (body) => readAnswer(body, name, 'create')));
+      return 'created';
+    } catch (error) {
+      if (error instanceof KubeApiError && error.code === 409 && parseStatus(error.body)?.reason === 'AlreadyExists') return 'exists';
+      throw new Error(describeError(error), { cause: error });
+    }
+  }
+
   async deploymentExists(namespace: string, name: string): Promise<boolean> {
     const request: KubeRequest = { method: 'GET', path: `${PATHS.Deployment(namespace)}/${encodeURIComponent(name)}`, accept: METADATA_OBJECT };
     try {
@@ -220,7 +248,7 @@ const ANSWER_LIMIT = 4 * 1024 * 1024;
  * metadata), or for a DELETE a Status of Success. A 2xx whose body is anything else (cut
  * short, garbled by a proxy) proves nothing, so it is an error, never taken for a success.
  */
-async function readAnswer(body: IncomingMessage, name: string, verb: 'get' | 'delete'): Promise<void> {
+async function readAnswer(body: IncomingMessage, name: string, verb: 'get' | 'delete' | 'create'): Promise<void> {
   const text = await readText(body, ANSWER_LIMIT);
   let answer: { kind?: unknown; status?: unknown; metadata?: { name?: unknown } } | null;
   try {
@@ -231,6 +259,20 @@ async function readAnswer(body: IncomingMessage, name: string, verb: 'get' | 'de
   if (verb === 'delete' && answer?.kind === 'Status' && answer.status === 'Success') return;
   if (answer?.metadata?.name === name) return;
   throw new Error(`the answer to the ${verb} of ${name} is neither the object nor a Status of Success: nothing is known of its outcome`);
+}
+
+/** A GET's answer whole, for the archive: the named object, or an error (never a guess). */
+async function readObject(body: IncomingMessage, name: string): Promise<KubeObject> {
+  const text = await readText(body, ANSWER_LIMIT + 1);
+  if (Buffer.byteLength(text) > ANSWER_LIMIT) throw new Error(`the answer to the get of ${name} is larger than ${ANSWER_LIMIT} bytes`);
+  let object: KubeObject | null;
+  try {
+    object = JSON.parse(text) as KubeObject | null;
+  } catch (error) {
+    throw new Error(`the answer to the get of ${name} is not JSON (${messageOf(error)})`, { cause: error });
+  }
+  if (object?.metadata?.name !== name) throw new Error(`the answer to the get of ${name} is not the object named`);
+  return object;
 }
 
 /** 429, 5xx and failures to connect or to get a whole answer in time are worth another try; everything else is an answer. */

@@ -3,9 +3,10 @@
  * snapshot adapter, so that both read annotations, timestamps and readiness the same way.
  */
 import type { EndpointSliceRecord, ResourceKind, ResourceRecord } from '../ports.js';
+import { KEEP_ANNOTATION } from '../core/naming.js';
 
-/** The annotation that keeps a session's resources whatever else is true. */
-export const KEEP_ANNOTATION = 'lab-reconciler/keep';
+export { KEEP_ANNOTATION };
+
 /** The label that ties an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 

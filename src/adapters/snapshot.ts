@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config.js';
 import { messageOf } from '../errors.js';
-import type { Cluster, DeleteOutcome, EndpointSliceRecord, NamespaceObservation, ObservationSink, ResourceKind, ResourceRecord } from '../ports.js';
+import type { KubeObject, Cluster, DeleteOutcome, EndpointSliceRecord, NamespaceObservation, ObservationSink, ResourceKind, ResourceRecord } from '../ports.js';
 import { replay } from '../core/collect.js';
 import type { EndpointSliceLike, MetadataLike } from './records.js';
 import { toEndpointSliceRecord, toRecord } from './records.js';
@@ -100,6 +100,11 @@ export class SnapshotCluster implements Cluster {
 
   async deploymentExists(namespace: string, name: string): Promise<boolean> {
     return this.find('Deployment', namespace, name) !== undefined;
+  }
+
+  /** A snapshot keeps only what a plan needs; a plan archives nothing, so it never reads objects whole. */
+  async read(resource: ResourceRecord): Promise<KubeObject | 'gone'> {
+    throw new Error(`${this.description} keeps no whole objects: ${resource.kind} ${resource.namespace}/${resource.name} cannot be read for an archive`);
   }
 
   private find(kind: ResourceKind, namespace: string, name: string): ResourceRecord | undefined {

@@ -4,10 +4,11 @@
  * travel in one pipeline where they can), so nothing needs to be kept warm between runs.
  */
 import { Redis } from '@upstash/redis';
-import type { SessionStore } from '../ports.js';
+import type { SessionKeySnapshot, SessionStore } from '../ports.js';
 import type { RetryPolicy } from './retry.js';
 import { withRetry } from './retry.js';
 import { messageOf } from '../errors.js';
+import { readKeyValue, restoreKeyValue } from './upstash-values.js';
 
 /** The run lock's key. */
 export const LOCK_KEY = 'lab-reconciler:lock';
@@ -294,6 +295,18 @@ export class UpstashSessionStore implements SessionStore {
     const answer = String(await retried(() => this.redis.eval(DELETE_STALE_SCRIPT, keys, args)));
     if (answer === 'deleted' || answer === 'changed' || answer === 'absent') return answer;
     throw new Error(`the stale key delete script answered ${JSON.stringify(answer).slice(0, 80)}`);
+  }
+
+  async readSessionKey(sessionId: string): Promise<SessionKeySnapshot | null> {
+    return retried(() => readKeyValue(this.redis, this.sessionKey(sessionId)));
+  }
+
+  /**
+   * Writes an archived key back (a restore), with its value and TTL, unless a key of that name
+   * exists now. A write whose answer was lost, retried, finds its own key: `exists`.
+   */
+  async restoreSessionKey(snapshot: SessionKeySnapshot, options: { dryRun: boolean }): Promise<'restored' | 'exists'> {
+    return retried(() => restoreKeyValue(this.redis, snapshot, options));
   }
 
   async markPendingKeys(sessionIds: readonly string[]): Promise<void> {

@@ -13,13 +13,15 @@ import { reconcile } from '../reconcile.js';
 import type { RunSettings } from '../reconcile.js';
 import type { Summary } from '../core/report.js';
 import { SnapshotCluster } from '../adapters/snapshot.js';
-import { clusterSource, sessionStore } from '../runtime.js';
+import { archiveFor, clusterSource, sessionStore } from '../runtime.js';
+import { renderRestoreTable, runRestore } from './restore.js';
 import { terminalLogger } from './logger.js';
 import { terminalProgress } from './progress.js';
 import type { Writable } from './logger.js';
 import { renderTable } from './table.js';
 
 export const USAGE = `Usage: lab-reconciler <plan|apply> [options]
+       lab-reconciler restore SOURCE [--dry-run] [--session NAMESPACE/SESSION_ID] [--no-keep] [options]
 
 Finds lab sessions whose Deployment is gone (orphaned Services, Ingresses, ConfigMaps and
 session keys) and cleans them up safely; and, the other way round, session keys without any
@@ -28,7 +30,10 @@ resource (stale keys) and Deployments without a session key (leaked, only report
 Commands:
   plan                  show what would be cleaned and why; never deletes (deletes are sent
                         with dryRun=All to a live cluster, so permissions are proven)
-  apply                 clean the orphaned sessions (RECONCILIATION_DRY_RUN=true still holds)
+  apply                 clean the orphaned sessions (RECONCILIATION_DRY_RUN=true still holds),
+                        archiving each one first to --archive-dir
+  restore SOURCE        put back what archive records hold: SOURCE is a record, a directory of
+                        records, or s3://bucket/prefix; never replaces an object or key that exists
 
 Options:
   --namespaces a,b      narrow the allowlist (RECONCILIATION_NAMESPACES) to these namespaces
@@ -44,12 +49,19 @@ Options:
                         (RECONCILIATION_MAX_DELETIONS)
   --stale-keys MODE     report (default), delete or off: what to do with session keys whose
                         session has no resource left (RECONCILIATION_STALE_KEYS)
+  --archive-dir DIR     apply: write each session's archive record below DIR before deleting
+                        anything of it (ARCHIVE_DIR; ARCHIVE_BUCKET archives to S3 instead)
+  --dry-run             restore: show what would be restored (creates sent with dryRun=All)
+  --session NS/ID       restore: only this session's records
+  --no-keep             restore: leave off the lab-reconciler/keep annotation (by default a
+                        restored resource carries it, so that no run cleans it again)
   -h, --help            show this help
 
 Environment: the RECONCILIATION_*, SESSION_KEY_PREFIX, K8S_MODE, KUBECONFIG and
 UPSTASH_REDIS_REST_* variables of the README. Flags override variables.
 
-Exit status: 0 when the run's status is ok, disabled or locked; 1 otherwise; 2 for bad usage.
+Exit status: 0 when the run's status is ok, disabled or locked (restore: when everything
+asked for was restored or was there already); 1 otherwise; 2 for bad usage.
 `;
 
 export interface CliIo {
@@ -65,15 +77,22 @@ const FLAG_VARIABLES: Readonly<Record<string, Variable>> = {
   'confirm-seconds': 'RECONCILIATION_CONFIRM_SECONDS',
   'max-deletions': 'RECONCILIATION_MAX_DELETIONS',
   'stale-keys': 'RECONCILIATION_STALE_KEYS',
+  'archive-dir': 'ARCHIVE_DIR',
   kubeconfig: 'KUBECONFIG',
 };
+
+type Command = 'plan' | 'apply' | 'restore';
+
+/** Flags that only one kind of command takes. */
+const RECONCILE_ONLY = ['snapshot', 'now', 'min-age', 'confirm-seconds', 'max-deletions', 'stale-keys', 'archive-dir'];
+const RESTORE_ONLY = ['dry-run', 'session', 'no-keep'];
 
 /** Bad usage: exit status 2. */
 class UsageError extends Error {}
 
 type Flags = Record<string, string | boolean | undefined>;
 
-function parse(argv: readonly string[]): { command: 'plan' | 'apply' | undefined; flags: Flags } {
+function parse(argv: readonly string[]): { command: Command | undefined; flags: Flags; source?: string } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -91,6 +110,10 @@ function parse(argv: readonly string[]): { command: 'plan' | 'apply' | undefined
         'confirm-seconds': { type: 'string' },
         'max-deletions': { type: 'string' },
         'stale-keys': { type: 'string' },
+        'archive-dir': { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        session: { type: 'string' },
+        'no-keep': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -100,8 +123,16 @@ function parse(argv: readonly string[]): { command: 'plan' | 'apply' | undefined
   const flags = parsed.values as Flags;
   if (flags.help) return { command: undefined, flags };
   const [command, ...extra] = parsed.positionals;
-  if (command !== 'plan' && command !== 'apply') {
-    throw new UsageError(command === undefined ? 'a command is required: plan or apply' : `unknown command ${JSON.stringify(command)}: use plan or apply`);
+  if (command !== 'plan' && command !== 'apply' && command !== 'restore') {
+    throw new UsageError(command === undefined ? 'a command is required: plan, apply or restore' : `unknown command ${JSON.stringify(command)}: use plan, apply or restore`);
+  }
+  const foreign = (command === 'restore' ? RECONCILE_ONLY : RESTORE_ONLY).find((flag) => flags[flag] !== undefined);
+  if (foreign) throw new UsageError(`--${foreign} does not work with ${command}`);
+  if (command === 'restore') {
+    const [source, ...more] = extra;
+    if (source === undefined) throw new UsageError('restore needs a SOURCE: an archive record, a directory of records, or s3://bucket/prefix');
+    if (more.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(more[0])}`);
+    return { command, flags, source };
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
   return { command, flags };
@@ -110,12 +141,12 @@ function parse(argv: readonly string[]): { command: 'plan' | 'apply' | undefined
 /** Runs the command line; resolves to the exit status. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   try {
-    const { command, flags } = parse(argv);
+    const { command, flags, source } = parse(argv);
     if (!command) {
       io.stdout.write(USAGE);
       return 0;
     }
-    return await run(command, flags, io);
+    return command === 'restore' ? await restoreCommand(source!, flags, io) : await run(command, flags, io);
   } catch (error) {
     if (error instanceof UsageError || error instanceof ConfigError) {
       io.stderr.write(`lab-reconciler: ${error.message}\n`);
@@ -128,20 +159,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 }
 
 async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<number> {
-  const output = (flags.output as string | undefined) ?? 'table';
-  if (output !== 'table' && output !== 'json') throw new ConfigError('--output', `must be table or json, got ${JSON.stringify(output)}`);
+  const output = outputOf(flags);
   const snapshot = flags.snapshot as string | undefined;
   if (snapshot !== undefined && command !== 'plan') throw new ConfigError('--snapshot', 'works with plan only: a snapshot cannot be cleaned');
   if (flags.now !== undefined && snapshot === undefined) throw new ConfigError('--now', 'works with --snapshot only');
   const clock = clockFrom(flags.now as string | undefined) ?? io.clock ?? systemClock;
 
-  const overrides: Partial<Record<Variable, Given>> = {};
-  for (const [flag, variable] of Object.entries(FLAG_VARIABLES)) {
-    const value = flags[flag];
-    if (typeof value === 'string') overrides[variable] = { value, source: `--${flag}` };
-  }
-  const context = flags.context as string | undefined;
-  const config = loadConfig({ env: io.env, overrides, defaultMode: 'kubeconfig', ...(context !== undefined ? { context } : {}) });
+  const config = configFrom(flags, io);
   const settings: RunSettings = {
     ...config,
     namespaces: narrow(config.namespaces, flags.namespaces as string | undefined),
@@ -157,6 +181,8 @@ async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<
       ? undefined
       : clusterSource(config, { env: io.env, logger, kubeconfigSetting: typeof flags.kubeconfig === 'string' ? '--kubeconfig' : 'KUBECONFIG' });
   const store = snapshot !== undefined ? undefined : await sessionStore(config);
+  // A snapshot is only planned from: it has nothing to archive.
+  const archive = snapshot !== undefined ? undefined : archiveFor(config, { env: io.env, lambda: false });
   const cluster = source ? await source.forRun() : SnapshotCluster.fromFile(snapshot!);
   if (snapshot !== undefined && config.upstash) {
     logger.info('Read the cluster from a snapshot; the session store is not used');
@@ -165,12 +191,49 @@ async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<
   logger.info(`Reconciling ${settings.namespaces.join(', ')} on ${cluster.description}${settings.dryRun ? ' (dry run)' : ''}`);
   let summary: Summary;
   try {
-    summary = await reconcile(settings, { cluster, store, logger, clock, ...(progress ? { progress } : {}) });
+    summary = await reconcile(settings, { cluster, store, logger, clock, ...(progress ? { progress } : {}), ...(archive ? { archive, clusterName: source!.name } : {}) });
   } finally {
     progress?.stop();
   }
   io.stdout.write(output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : renderTable(summary, { command, source: cluster.description }));
   return exitStatus(summary);
+}
+
+/** The configuration: the environment, overridden by the flags. */
+function configFrom(flags: Flags, io: CliIo) {
+  const overrides: Partial<Record<Variable, Given>> = {};
+  for (const [flag, variable] of Object.entries(FLAG_VARIABLES)) {
+    const value = flags[flag];
+    if (typeof value === 'string') overrides[variable] = { value, source: `--${flag}` };
+  }
+  const context = flags.context as string | undefined;
+  return loadConfig({ env: io.env, overrides, defaultMode: 'kubeconfig', ...(context !== undefined ? { context } : {}) });
+}
+
+async function restoreCommand(source: string, flags: Flags, io: CliIo): Promise<number> {
+  const output = outputOf(flags);
+  const config = configFrom(flags, io);
+  const allowlist = narrow(config.namespaces, flags.namespaces as string | undefined);
+  const logger = terminalLogger(io.stderr);
+  const kubeconfigSetting = typeof flags.kubeconfig === 'string' ? '--kubeconfig' : 'KUBECONFIG';
+  const summary = await runRestore(
+    { source, dryRun: flags['dry-run'] === true, keep: flags['no-keep'] !== true, session: flags.session as string | undefined },
+    { ...config, namespaces: allowlist },
+    {
+      env: io.env,
+      logger,
+      cluster: () => clusterSource(config, { env: io.env, logger, kubeconfigSetting }).forRun(),
+      store: () => sessionStore(config),
+    },
+  );
+  io.stdout.write(output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : renderRestoreTable(summary));
+  return summary.status === 'ok' ? 0 : 1;
+}
+
+function outputOf(flags: Flags): 'table' | 'json' {
+  const output = (flags.output as string | undefined) ?? 'table';
+  if (output !== 'table' && output !== 'json') throw new ConfigError('--output', `must be table or json, got ${JSON.stringify(output)}`);
+  return output;
 }
 
 /** 0 for ok, disabled and locked; 1 for anything else. */

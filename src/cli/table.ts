@@ -6,7 +6,7 @@ import type { Summary } from '../core/report.js';
 import { keysJudged } from '../core/report.js';
 
 /** Left-aligned columns; numbers are right-aligned. */
-function columns(rows: string[][], numeric: ReadonlySet<number> = new Set()): string {
+export function columns(rows: string[][], numeric: ReadonlySet<number> = new Set()): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
   return rows
     .map((row) =>
@@ -65,6 +65,13 @@ export function renderTable(summary: Summary, { command, source }: TableContext)
     out.push('', 'No orphaned sessions.');
   }
 
+  const archived = summary.sessions.filter((s) => s.archive !== undefined);
+  if (archived.length > 0) {
+    const rows = [['NAMESPACE', 'LAB', 'SESSION', 'ARCHIVE RECORD']];
+    for (const s of archived) rows.push([s.namespace, s.labType, s.sessionId, s.archive!]);
+    out.push('', 'Archived before the deletes (lab-reconciler restore RECORD puts a session back):', columns(rows));
+  }
+
   out.push(...otherDirection(summary, judged));
 
   if (!summary.dryRun) {
@@ -112,7 +119,8 @@ const REASONS = [
   'Reasons: no-deployment = cleaned or to be cleaned; has-endpoints = a Service still has ready endpoints (look at it);',
   '  too-young = a resource is younger than RECONCILIATION_MIN_AGE_SECONDS; unconfirmed = not yet seen orphaned for',
   '  RECONCILIATION_CONFIRM_SECONDS; keep-annotation = lab-reconciler/keep: "true"; cap-exceeded = more sessions to clean',
-  '  than RECONCILIATION_MAX_DELETIONS, so none was cleaned.',
+  '  than RECONCILIATION_MAX_DELETIONS, so none was cleaned; archive-failed = its archive record could not be written, so',
+  '  nothing of it was deleted (a later run retries).',
   'Stale keys: no-resources = reported (RECONCILIATION_STALE_KEYS=report) or deleted; unconfirmed = not yet seen stale, unchanged,',
   '  for max(RECONCILIATION_MIN_AGE_SECONDS, RECONCILIATION_CONFIRM_SECONDS); gone = deleted by somebody else first.',
 ].join('\n');

@@ -1,12 +1,15 @@
 /**
- * Acting on a plan: deletes each session's resources with the uid it was listed with, then,
- * only when every Kubernetes resource of the session is gone, its session key. Best effort:
+ * Acting on a plan: archives each session to clean (apply-archive.ts), deletes its resources
+ * with the uid they were listed with, then, only when every Kubernetes resource of the
+ * session is gone, its session key. Best effort:
  * one failure does not stop the others; 404 counts as gone; 409 (recreated under the same
  * name) is reported and not retried.
  */
 import type { Cluster, Logger, Progress, ResourceRecord, SessionStore } from '../ports.js';
 import type { Plan, SessionDecision } from './plan.js';
-import { nameFor } from './naming.js';
+import { nameFor, ref } from './naming.js';
+import type { ArchiveTarget } from './apply-archive.js';
+import { archiveSession } from './apply-archive.js';
 import { forEachBounded } from './pool.js';
 import { messageOf } from '../errors.js';
 
@@ -36,6 +39,8 @@ export interface SessionOutcome {
   sessionKey: SessionKeyOutcome | undefined;
   /** What went wrong, for a failed session. */
   error: string | undefined;
+  /** The URI of its archive record, once written. */
+  archive: string | undefined;
 }
 
 export interface ApplyOptions {
@@ -56,6 +61,8 @@ export interface ApplyOptions {
   keysMayBeDeleted: boolean;
   /** Told of each session done (cleaned, failed or not reached) of those to clean. */
   progress?: Pick<Progress, 'cleaned'>;
+  /** Where each session is archived before its first delete; undefined: no archive. */
+  archive?: ArchiveTarget;
 }
 
 /**
@@ -208,13 +215,10 @@ function fields(decision: SessionDecision): Record<string, unknown> {
   return { namespace, labType, sessionId, resources: resources.map(ref) };
 }
 
-/** `Kind/name`, as the summary lists resources. */
-export function ref(resource: Pick<ResourceRecord, 'kind' | 'name'>): string {
-  return `${resource.kind}/${resource.name}`;
-}
+export { ref };
 
 function outcome(decision: SessionDecision, action: SessionAction, reason: string): SessionOutcome {
-  return { decision, action, reason, deleted: [], gone: [], sessionKey: undefined, error: undefined };
+  return { decision, action, reason, deleted: [], gone: [], sessionKey: undefined, error: undefined, archive: undefined };
 }
 
 function spared(decision: SessionDecision, logger: Logger): SessionOutcome {
@@ -243,11 +247,32 @@ async function cleanSession(decision: SessionDecision, options: ApplyOptions): P
   const result = outcome(decision, dryRun ? 'would-clean' : 'cleaned', 'no-deployment');
   const revived = await deploymentReappeared(decision, options, result);
   if (revived !== false) return revived;
+  const archived = await archiveSession(decision, { cluster, store: options.store, archive: options.archive, dryRun });
+  if (!archived.ok) return archiveFailed(result, archived.error, options);
+  result.archive = archived.uri;
+  if (archived.uri) logger.info(`Archived session ${label(decision)} to ${archived.uri}`, { ...fields(decision), action: 'archived', archive: archived.uri });
   const problems: string[] = [];
   let conflict = false;
+  const leftAlone = (resource: ResourceRecord) => {
+    conflict = true;
+    problems.push(`${ref(resource)} was recreated with another uid and was left alone`);
+    logger.warn(`Left ${resource.kind} ${resource.namespace}/${resource.name} alone: it was recreated with another uid since it was listed`, {
+      ...fields(decision),
+      action: 'conflict',
+      kind: resource.kind,
+      name: resource.name,
+      uid: resource.uid,
+    });
+  };
+  const alreadyGone = (resource: ResourceRecord) => {
+    result.gone.push(ref(resource));
+    logger.info(`Found ${resource.kind} ${resource.namespace}/${resource.name} already gone`, { ...fields(decision), action: 'gone', kind: resource.kind, name: resource.name });
+  };
+  archived.gone.forEach(alreadyGone);
+  archived.conflicts.forEach(leftAlone);
   // One request at a time within a session keeps the run's requests in flight at most
   // `concurrency`, and lets a failure be reported per resource.
-  for (const resource of decision.orphan.resources) {
+  for (const resource of archived.toDelete) {
     const name = `${resource.kind} ${resource.namespace}/${resource.name}`;
     try {
       const deleted = await cluster.delete(resource, { dryRun });
@@ -260,20 +285,8 @@ async function cleanSession(decision: SessionDecision, options: ApplyOptions): P
           name: resource.name,
           uid: resource.uid,
         });
-      } else if (deleted === 'gone') {
-        result.gone.push(ref(resource));
-        logger.info(`Found ${name} already gone`, { ...fields(decision), action: 'gone', kind: resource.kind, name: resource.name });
-      } else {
-        conflict = true;
-        problems.push(`${ref(resource)} was recreated with another uid and was left alone`);
-        logger.warn(`Left ${name} alone: it was recreated with another uid since it was listed`, {
-          ...fields(decision),
-          action: 'conflict',
-          kind: resource.kind,
-          name: resource.name,
-          uid: resource.uid,
-        });
-      }
+      } else if (deleted === 'gone') alreadyGone(resource);
+      else leftAlone(resource);
     } catch (error) {
       problems.push(`${ref(resource)}: ${messageOf(error)}`);
       logger.error(`Failed to delete ${name}: ${messageOf(error)}`, {
@@ -294,6 +307,16 @@ async function cleanSession(decision: SessionDecision, options: ApplyOptions): P
     result.sessionKey = untouchedKey(result, options);
     return result;
   }
+  return result;
+}
+
+/** A session whose record could not be written: nothing of it was deleted; a later run retries. */
+function archiveFailed(result: SessionOutcome, error: string, options: ApplyOptions): SessionOutcome {
+  result.action = 'failed';
+  result.reason = 'archive-failed';
+  result.error = error;
+  result.sessionKey = untouchedKey(result, options);
+  options.logger.error(`Left session ${label(result.decision)} alone: ${error}; a later run retries`, { ...fields(result.decision), action: 'archive-failed', error });
   return result;
 }
 

@@ -7,7 +7,10 @@
  * `labType` is one run of `[a-z0-9]` (no hyphen); the session id is the rest of the name and
  * must itself be a valid Kubernetes name fragment. A name that does not match is never touched.
  */
-import type { ResourceKind } from '../ports.js';
+import type { ResourceKind, ResourceRecord } from '../ports.js';
+
+/** The annotation that keeps a session's resources whatever else is true (a restore sets it). */
+export const KEEP_ANNOTATION = 'lab-reconciler/keep';
 
 /** The word between lab type and session id, per kind. */
 const ROLE: Readonly<Record<ResourceKind, string>> = {
@@ -71,4 +74,9 @@ export function sessionIdOfKey(key: string, prefix: string): string | undefined 
   if (!key.startsWith(prefix) || key.startsWith(OWN_KEY_PREFIX)) return undefined;
   const id = key.slice(prefix.length);
   return id.length <= 240 && SESSION_ID.test(id) ? id : undefined;
+}
+
+/** `Kind/name`, as the summary lists resources. */
+export function ref(resource: Pick<ResourceRecord, 'kind' | 'name'>): string {
+  return `${resource.kind}/${resource.name}`;
 }

@@ -52,6 +52,8 @@ export interface SessionSummary {
   resources: string[];
   /** What became of its session key, once it was acted on. */
   sessionKey?: SessionKeyOutcome;
+  /** Its archive record's URI (`s3://bucket/key` or a file path), once written. */
+  archive?: string;
   /** What went wrong, for a failed session. */
   error?: string;
 }
@@ -217,6 +219,7 @@ function sessionSummary(outcome: SessionOutcome): SessionSummary {
     resources: resources.map(ref),
   };
   if (outcome.sessionKey !== undefined) summary.sessionKey = outcome.sessionKey;
+  if (outcome.archive !== undefined) summary.archive = outcome.archive;
   if (outcome.error !== undefined) summary.error = outcome.error;
   return summary;
 }

@@ -4,7 +4,9 @@
  * and turn them into records with the adapters' own `toRecord`, so that annotations, creation
  * times and endpoint readiness are read exactly as in production.
  */
+import type { ArchiveRecord } from '../../src/core/archive.js';
 import type {
+  Archive,
   Clock,
   Cluster,
   DeleteOutcome,
@@ -12,7 +14,9 @@ import type {
   NamespaceObservation,
   ObservationSink,
   ResourceKind,
+  KubeObject,
   ResourceRecord,
+  SessionKeySnapshot,
   SessionStore,
 } from '../../src/ports.js';
 import { KEEP_ANNOTATION, toEndpointSliceRecord, toRecord } from '../../src/adapters/records.js';
@@ -21,7 +25,7 @@ import { replay } from '../../src/core/collect.js';
 
 /** One call made to a fake, in the order calls were made (shared between fakes if wanted). */
 export interface CallRecord {
-  port: 'cluster' | 'store';
+  port: 'cluster' | 'store' | 'archive';
   operation: string;
   /** What the call was about: `Kind/namespace/name`, a namespace, or a Redis key. */
   subject: string;
@@ -103,7 +107,7 @@ export interface FakeEndpointSlice {
   endpoints: (boolean | undefined)[];
 }
 
-type ClusterOperation = 'observe' | 'delete' | 'deploymentExists';
+type ClusterOperation = 'observe' | 'delete' | 'deploymentExists' | 'read';
 
 /** Which calls an injected failure applies to; an unset field matches anything. */
 export interface ClusterMatch {
@@ -260,6 +264,26 @@ export class FakeCluster implements Cluster {
     });
   }
 
+  /** The object whole, as an API server's GET would answer it (the fake keeps only metadata). */
+  async read(resource: ResourceRecord): Promise<KubeObject | 'gone'> {
+    const record: CallRecord = { port: 'cluster', operation: 'read', subject: `${resource.kind}/${resource.namespace}/${resource.name}` };
+    return this.call(record, resource, 'read', () => {
+      const stored = this.objects.get(objectKey(resource.kind, resource.namespace, resource.name));
+      if (!stored) return 'gone' as const;
+      return {
+        apiVersion: resource.kind === 'Ingress' ? 'networking.k8s.io/v1' : 'v1',
+        kind: stored.kind,
+        metadata: {
+          name: stored.name,
+          namespace: stored.namespace,
+          uid: stored.uid,
+          ...(stored.createdAt === undefined ? {} : { creationTimestamp: new Date(stored.createdAt).toISOString() }),
+          annotations: { ...stored.annotations },
+        },
+      };
+    });
+  }
+
   async deploymentExists(namespace: string, name: string): Promise<boolean> {
     const record: CallRecord = { port: 'cluster', operation: 'deploymentExists', subject: `Deployment/${namespace}/${name}` };
     return this.call(record, { namespace, kind: 'Deployment', name }, 'deploymentExists', () =>
@@ -334,7 +358,8 @@ type StoreOperation =
   | 'deleteSessionKey'
   | 'markPendingKeys'
   | 'pendingKeys'
-  | 'unmarkPendingKeys';
+  | 'unmarkPendingKeys'
+  | 'readSessionKey';
 
 /** The set of session ids whose keys are still to be deleted (as the Upstash adapter names it). */
 export const PENDING_KEYS = 'lab-reconciler:pending-session-keys';
@@ -462,6 +487,15 @@ export class FakeSessionStore implements SessionStore {
   async forgetSightings(namespace: string, sessionIds: readonly string[]): Promise<void> {
     return this.call('forgetSightings', `${namespace}:[${sessionIds.join(',')}]`, {}, () => {
       for (const id of sessionIds) this.keys.delete(sightingKey(namespace, id));
+    });
+  }
+
+  /** The fake keeps strings only: a key reads as a string with its TTL. */
+  async readSessionKey(sessionId: string): Promise<SessionKeySnapshot | null> {
+    const key = this.sessionKey(sessionId);
+    return this.call('readSessionKey', key, {}, () => {
+      const stored = this.live(key);
+      return stored ? { key, type: 'string' as const, value: stored.value, pttlMs: stored.expiresAt === undefined ? -1 : stored.expiresAt - this.clock.now() } : null;
     });
   }
 
@@ -698,6 +732,43 @@ export function observation(
   };
 }
 
+/**
+ * An in-memory archive: records by name, each write logged in the shared call log (port
+ * `archive`), failures injected per call.
+ */
+export class FakeArchive implements Archive {
+  readonly description = 'fake archive';
+  readonly records = new Map<string, string>();
+  private failures: { error: Error; remaining: number }[] = [];
+
+  constructor(private readonly calls: CallRecord[] = []) {}
+
+  /** Makes the next `times` writes reject with `error`. */
+  fail(error: Error, times = Number.POSITIVE_INFINITY): void {
+    this.failures.push({ error, remaining: times });
+  }
+
+  /** The records written, parsed. */
+  parsed(): ArchiveRecord[] {
+    return [...this.records.values()].map((text) => JSON.parse(text) as ArchiveRecord);
+  }
+
+  async write(name: string, body: string): Promise<string> {
+    const record: CallRecord = { port: 'archive', operation: 'write', subject: name };
+    this.calls.push(record);
+    await Promise.resolve();
+    const failure = this.failures.find((f) => f.remaining > 0);
+    if (failure) {
+      failure.remaining -= 1;
+      record.result = `error: ${failure.error.message}`;
+      throw failure.error;
+    }
+    this.records.set(name, body);
+    record.result = 'written';
+    return `fake://${name}`;
+  }
+}
+
 /** The fakes a run needs, sharing one call log (to check the order of calls across ports) and one clock. */
 export function fakeWorld() {
   const clock = new FixedClock();
@@ -705,5 +776,6 @@ export function fakeWorld() {
   const cluster = new FakeCluster({ log });
   const store = new FakeSessionStore({ clock, log });
   const logger = new RecordingLogger();
-  return { clock, log, cluster, store, logger };
+  const archive = new FakeArchive(log);
+  return { clock, log, cluster, store, logger, archive };
 }

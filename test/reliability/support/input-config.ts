@@ -100,7 +100,11 @@ function fullVerdict(variable: Variable, value: string): Verdict {
     case 'AWS_REGION':
       return t === '' || !/^[A-Za-z0-9-]+$/.test(t) ? 'reject' : /^[a-z]{2}(-[a-z]+)+-\d+$/.test(value) ? 'accept' : 'either';
     case 'KUBECONFIG':
+    case 'ARCHIVE_DIR':
       return 'either';
+    case 'ARCHIVE_BUCKET':
+      // S3's rules for a bucket name; blank is "no archive".
+      return t === '' ? 'accept' : !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(t) ? 'reject' : padded ? 'either' : 'accept';
     case 'UPSTASH_REDIS_REST_URL':
       // Blank means "no session store", which with a token set is itself an error.
       return t === '' || !httpUrl(t) ? 'reject' : padded || /\s/.test(t) ? 'either' : 'accept';
@@ -144,6 +148,10 @@ export function readBack(variable: Variable, config: Config): unknown {
       return config.upstash?.token;
     case 'UPSTASH_REDIS_REST_TOKEN_PARAMETER':
       return config.upstash?.tokenParameter;
+    case 'ARCHIVE_BUCKET':
+      return config.archive?.bucket;
+    case 'ARCHIVE_DIR':
+      return config.archive?.dir;
   }
 }
 
@@ -165,6 +173,8 @@ export function meaning(variable: Variable, value: string): unknown {
     case 'UPSTASH_REDIS_REST_TOKEN':
     case 'UPSTASH_REDIS_REST_TOKEN_PARAMETER':
     case 'KUBECONFIG':
+    case 'ARCHIVE_BUCKET':
+    case 'ARCHIVE_DIR':
       // Optional values: blank is unset.
       return value.trim() === '' ? undefined : value.trim();
     default:
@@ -184,6 +194,7 @@ export const NASTY_VALUES = [
   'x'.repeat(100_000), '\u0000', 'é', '😀', 'a b', 'AWS/Lambda', ':x', 'LabReconciler', 'Lab Reconciler', 'lab_session:',
   'https://eu1-example.upstash.io', 'http://127.0.0.1:8080', 'http://', 'https://', 'ftp://x.example', 'javascript:alert(1)', 'eu1-example.upstash.io', 'https://exa mple.io',
   '/lab-reconciler/prod/token', 'lab reconciler token', 'token with spaces', 'labs-prod', 'labs_prod', '-labs', 'x'.repeat(101), 'eu-west-1', 'us-gov-west-1', 'EU-WEST-1', 'eu west 1', 'eu-west-1/x',
+  'labs-archive-1a2b3c', 'labs.archive', 's3://labs-archive', 'Labs-Archive', '/var/lib/lab-reconciler/archive',
   '~/.kube/config', '/tmp/dir with space/config', '/a:/b', '__proto__', 'constructor',
 ];
 

@@ -15,6 +15,7 @@ import {
   KubeStatusError,
   badRequest,
   deleteSuccess,
+  internalError,
   invalid,
   methodNotAllowed,
   notAcceptable,
@@ -226,8 +227,39 @@ function create(store: ObjectStore, info: KindInfo, namespace: string, request: 
   if (object.metadata.namespace && object.metadata.namespace !== namespace) {
     throw new KubeStatusError(badRequest('the namespace of the provided object does not match the namespace sent on the request'));
   }
+  // As etcd3's store refuses it: an object copied from a GET carries its resourceVersion.
+  if (object.metadata.resourceVersion) throw new KubeStatusError(internalError('resourceVersion should not be set on objects to be created'));
   const dryRun = dryRunOf(request, undefined);
-  return store.createStored(info, namespace, object, {}, { trusted: false, dryRun });
+  return store.createStored(info, namespace, info.kind === 'Service' ? withClusterIp(store, info, name, object) : object, {}, { trusted: false, dryRun });
+}
+
+let allocatedIps = 0;
+
+/**
+ * A Service's clusterIP as the real allocator treats it: a given one must be free (a Service
+ * restored with the address it had when archived collides with whoever holds it now, 422); none
+ * given, one is allocated; `None` (headless) stays.
+ */
+function withClusterIp(store: ObjectStore, info: KindInfo, name: string, object: KubeObject): KubeObject {
+  const spec = ((object as { spec?: Record<string, unknown> }).spec ?? {}) as { clusterIP?: string; clusterIPs?: string[] };
+  const wanted = spec.clusterIP ?? spec.clusterIPs?.[0];
+  if (wanted === 'None') return object;
+  if (wanted) {
+    const taken = store.all(info).some((s) => (s as { spec?: { clusterIP?: string } }).spec?.clusterIP === wanted);
+    if (taken) {
+      throw new KubeStatusError(
+        invalid({ kind: 'Service', group: '' }, name, {
+          field: 'spec.clusterIPs',
+          reason: 'FieldValueInvalid',
+          message: `Invalid value: []string{"${wanted}"}: failed to allocate IP ${wanted}: provided IP is already allocated`,
+        }),
+      );
+    }
+    return object;
+  }
+  allocatedIps += 1;
+  const ip = `10.101.${Math.floor(allocatedIps / 254) % 256}.${(allocatedIps % 254) + 1}`;
+  return { ...object, spec: { ...spec, clusterIP: ip, clusterIPs: [ip] } } as KubeObject;
 }
 
 function remove(store: ObjectStore, info: KindInfo, namespace: string, request: ParsedRequest): StoredObject | KubeStatus {

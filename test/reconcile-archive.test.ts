@@ -1,0 +1,173 @@
+/**
+ * The archive step of whole runs, over the in-memory fakes: the order of the reads, the record
+ * and the deletes; what each failure leaves (nothing deleted, `archive-failed`, a later run
+ * cleaning it); a uid changed since the list; a dry run; a run without an archive. The same
+ * over the real client, the local API server, redis-server and moto:
+ * test/cli/archive-restore.test.ts and test/adapters/archives.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import type { RunSettings } from '../src/reconcile.js';
+import { reconcile } from '../src/reconcile.js';
+import { addSession, fakeWorld } from './support/fakes.js';
+
+const NS = 'jupyter-lab';
+const SETTINGS: RunSettings = {
+  enabled: true,
+  namespaces: [NS],
+  dryRun: false,
+  minAgeSeconds: 300,
+  confirmSeconds: 0,
+  maxDeletions: 50,
+  concurrency: 2,
+  intervalSeconds: 300,
+  staleKeys: 'report',
+  narrowed: false,
+};
+
+function world() {
+  const fakes = fakeWorld();
+  const { clock, cluster, store, logger, archive } = fakes;
+  const run = (changes: Partial<RunSettings> = {}, withArchive = true) =>
+    reconcile({ ...SETTINGS, ...changes }, { cluster, store, logger, clock, clusterName: 'labs-prod', ...(withArchive ? { archive } : {}) });
+  const orphan = (sessionId: string) => {
+    const added = addSession(cluster, { sessionId, now: clock.now() });
+    store.setKey(store.sessionKey(sessionId), JSON.stringify({ sessionId, user: 'ada' }), 3_600_000);
+    return added;
+  };
+  return { ...fakes, run, orphan };
+}
+
+/** The calls of the run that are reads, writes and deletes of a session, in order. */
+function steps(log: ReturnType<typeof fakeWorld>['log']): string[] {
+  return log
+    .filter((c) => ['read', 'readSessionKey', 'write', 'delete', 'deleteSessionKey'].includes(c.operation))
+    .map((c) => `${c.operation} ${c.subject}`);
+}
+
+describe('the archive of a cleaned session', () => {
+  it('reads every resource and the key, writes the record, and only then deletes, key last', async () => {
+    // Prepare
+    const w = world();
+    const added = w.orphan('abc');
+    // Act
+    const summary = await w.run();
+    // Assess: the order of the calls
+    expect(steps(w.log)).toEqual([
+      'read Ingress/jupyter-lab/jupyter-ingress-abc',
+      'read Service/jupyter-lab/jupyter-service-abc',
+      'read ConfigMap/jupyter-lab/jupyter-config-abc',
+      'readSessionKey lab_session:abc',
+      `write jupyter-lab/abc/${summary.startedAt}-jupyter.json`,
+      'delete Ingress/jupyter-lab/jupyter-ingress-abc',
+      'delete Service/jupyter-lab/jupyter-service-abc',
+      'delete ConfigMap/jupyter-lab/jupyter-config-abc',
+      'deleteSessionKey lab_session:abc',
+    ]);
+    // Assess: the record, field by field
+    const [record] = w.archive.parsed();
+    expect(record).toMatchObject({ version: 1, runStartedAt: summary.startedAt, cluster: 'labs-prod', namespace: NS, labType: 'jupyter', sessionId: 'abc', reason: 'no-deployment' });
+    expect(record!.resources.map((o) => [o.kind, o.metadata?.name, o.metadata?.uid])).toEqual([
+      ['Ingress', 'jupyter-ingress-abc', added.Ingress!.uid],
+      ['Service', 'jupyter-service-abc', added.Service!.uid],
+      ['ConfigMap', 'jupyter-config-abc', added.ConfigMap!.uid],
+    ]);
+    expect(record!.sessionKey).toEqual({ key: 'lab_session:abc', type: 'string', value: '{"sessionId":"abc","user":"ada"}', pttlMs: 3_600_000 });
+    // Assess: the summary names it
+    expect(summary.sessions[0]).toMatchObject({ action: 'cleaned', sessionKey: 'deleted', archive: `fake://jupyter-lab/abc/${summary.startedAt}-jupyter.json` });
+    expect(summary.warnings).toEqual([]);
+  });
+
+  it.each([
+    ['the GET of a resource', 'read', /could not read Ingress\/jupyter-ingress-abc for the archive, so nothing was deleted: HTTP 500/],
+    ['the read of the session key', 'readSessionKey', /could not read session key lab_session:abc for the archive, so nothing was deleted: ECONNRESET/],
+    ['the write of the record', 'write', /could not write the archive record jupyter-lab\/abc\/.*-jupyter\.json to fake archive, so nothing was deleted: AccessDenied/],
+  ])('deletes nothing of a session when %s fails, says archive-failed, and the next run cleans it', async (_what, step, error) => {
+    // Prepare
+    const w = world();
+    w.orphan('abc');
+    if (step === 'read') w.cluster.fail('read', { kind: 'Ingress' }, new Error('HTTP 500 InternalError'), 1);
+    else if (step === 'readSessionKey') w.store.fail('readSessionKey', new Error('ECONNRESET'), 1);
+    else w.archive.fail(new Error('AccessDenied (HTTP 403)'), 1);
+    const before = w.cluster.snapshot();
+    // Act
+    const first = await w.run();
+    // Assess: nothing of it was touched, and the summary says why
+    expect(first.status).toBe('partial');
+    expect(first.sessions[0]).toMatchObject({ action: 'failed', reason: 'archive-failed', sessionKey: 'pending' });
+    expect(first.sessions[0]!.error).toMatch(error);
+    expect(first.sessions[0]!.archive).toBeUndefined();
+    expect(w.cluster.deletes()).toEqual([]);
+    expect(w.cluster.snapshot()).toEqual(before);
+    expect(w.store.has('lab_session:abc')).toBe(true);
+    expect(w.logger.entries.some((e) => e.level === 'error' && e.message.startsWith('Left session jupyter-lab/jupyter/abc alone:'))).toBe(true);
+    // Act: the next run, with the fault gone
+    w.clock.advanceSeconds(300);
+    const second = await w.run();
+    // Assess
+    expect(second.sessions[0]).toMatchObject({ action: 'cleaned', sessionKey: 'deleted' });
+    expect(w.archive.parsed()).toHaveLength(1);
+    expect(w.cluster.has('Service', NS, 'jupyter-service-abc')).toBe(false);
+  });
+
+  it('leaves alone a resource whose uid changed since the list (no DELETE), and deletes the archived rest', async () => {
+    // Prepare: the lists see the old ConfigMap; it is recreated just before the GET
+    const w = world();
+    w.orphan('abc');
+    const original = w.cluster.read.bind(w.cluster);
+    w.cluster.read = async (resource) => {
+      if (resource.kind === 'ConfigMap') w.cluster.add({ kind: 'ConfigMap', namespace: NS, name: 'jupyter-config-abc', createdAt: w.clock.now() });
+      return original(resource);
+    };
+    // Act
+    const summary = await w.run();
+    // Assess
+    expect(summary.sessions[0]).toMatchObject({ action: 'failed', reason: 'conflict', sessionKey: 'pending' });
+    expect(summary.sessions[0]!.error).toBe('ConfigMap/jupyter-config-abc was recreated with another uid and was left alone');
+    expect(w.cluster.deletes().map((c) => c.subject)).toEqual(['Ingress/jupyter-lab/jupyter-ingress-abc', 'Service/jupyter-lab/jupyter-service-abc']);
+    expect(w.cluster.has('ConfigMap', NS, 'jupyter-config-abc')).toBe(true);
+    expect(w.archive.parsed()[0]!.resources.map((o) => o.kind)).toEqual(['Ingress', 'Service']);
+  });
+
+  it('counts a resource gone before its GET as gone, and archives the rest', async () => {
+    const w = world();
+    w.orphan('abc');
+    const original = w.cluster.read.bind(w.cluster);
+    w.cluster.read = async (resource) => {
+      if (resource.kind === 'Ingress') w.cluster.remove('Ingress', NS, 'jupyter-ingress-abc');
+      return original(resource);
+    };
+    const summary = await w.run();
+    expect(summary.sessions[0]).toMatchObject({ action: 'cleaned', sessionKey: 'deleted' });
+    expect(w.cluster.deletes().map((c) => c.subject)).toEqual(['Service/jupyter-lab/jupyter-service-abc', 'ConfigMap/jupyter-lab/jupyter-config-abc']);
+    expect(w.archive.parsed()[0]!.resources.map((o) => o.kind)).toEqual(['Service', 'ConfigMap']);
+  });
+
+  it('archives no key of a session id alive elsewhere (that key is not deleted)', async () => {
+    const w = world();
+    w.orphan('abc');
+    addSession(w.cluster, { sessionId: 'abc', labType: 'vscode', deployment: true, now: w.clock.now() });
+    const summary = await w.run();
+    expect(summary.sessions[0]).toMatchObject({ action: 'cleaned', sessionKey: 'kept' });
+    expect(w.archive.parsed()[0]!.sessionKey).toBeNull();
+    expect(w.store.callsOf('readSessionKey')).toEqual([]);
+  });
+
+  it('reads but writes no record in a dry run', async () => {
+    const w = world();
+    w.orphan('abc');
+    const summary = await w.run({ dryRun: true });
+    expect(summary.sessions[0]).toMatchObject({ action: 'would-clean' });
+    expect(summary.sessions[0]!.archive).toBeUndefined();
+    expect(w.archive.records.size).toBe(0);
+    expect(w.cluster.calls.filter((c) => c.operation === 'read')).toHaveLength(3);
+  });
+
+  it('without an archive, reads nothing whole, deletes as before and warns that nothing can be restored', async () => {
+    const w = world();
+    w.orphan('abc');
+    const summary = await w.run({}, false);
+    expect(summary.sessions[0]).toMatchObject({ action: 'cleaned', sessionKey: 'deleted' });
+    expect(w.cluster.calls.filter((c) => c.operation === 'read')).toEqual([]);
+    expect(summary.warnings).toEqual(['No archive is configured (ARCHIVE_BUCKET, or ARCHIVE_DIR / --archive-dir): what this run deletes cannot be restored']);
+  });
+});
