@@ -8,18 +8,25 @@ import type { Archive, ArchiveReader } from '../ports.js';
 import { messageOf } from '../errors.js';
 
 export interface S3Options {
-  /** The environment, for the SDK's endpoint overrides: an emulator needs path-style URLs. */
+  /** The environment: its region and endpoint overrides (the SDK's own names). */
   env: Readonly<Record<string, string | undefined>>;
   /** Each attempt is abandoned after this long. */
   requestTimeoutMs?: number;
 }
 
-/** An S3 client as the archive needs it: bounded attempts and timeouts, path style for an emulator. */
+/**
+ * An S3 client as the archive needs it: bounded attempts and timeouts; the region and endpoint
+ * of the environment given (the Lambda's, or the operator's for a restore), path-style URLs for
+ * an emulator, and a bucket in another region found by following S3's redirect.
+ */
 export function createS3Client({ env, requestTimeoutMs = 10_000 }: S3Options): S3Client {
-  const emulated = Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL);
+  const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
   return new S3Client({
+    region,
+    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+    followRegionRedirects: true,
     maxAttempts: 3,
-    forcePathStyle: emulated,
     requestHandler: { connectionTimeout: 3_000, requestTimeout: requestTimeoutMs },
   });
 }

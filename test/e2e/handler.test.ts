@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Summary } from '../../src/core/report.js';
 import type { EksEndpoint } from '../support/eks.js';
@@ -32,6 +33,7 @@ const CLUSTER = 'lab-e2e';
 const REGION = 'us-east-1';
 const CREDENTIALS = { accessKeyId: 'AKIAE2ETESTKEY00001', secretAccessKey: 'e2e/secret+key' };
 const TOKEN_PARAMETER = '/lab-reconciler/e2e/upstash-token';
+const BUCKET = 'lab-reconciler-e2e-archive';
 
 let server: KubeApiServer;
 let eks: EksEndpoint;
@@ -40,6 +42,18 @@ let redis: RedisServer;
 let bridge: UpstashBridge;
 let direct: RespClient;
 let rejectedTokens: string[];
+let s3: S3Client;
+
+/** The archive records in the bucket, by key. */
+async function archived(): Promise<Map<string, Record<string, unknown>>> {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET }));
+  const records = new Map<string, Record<string, unknown>>();
+  for (const { Key } of listed.Contents ?? []) {
+    const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key }));
+    records.set(Key!, JSON.parse(await object.Body!.transformToString()) as Record<string, unknown>);
+  }
+  return records;
+}
 
 beforeAll(async () => {
   expect(existsSync('dist/handler.mjs'), 'dist/handler.mjs is missing: npm test builds it first (npm run build)').toBe(true);
@@ -57,6 +71,8 @@ beforeAll(async () => {
   direct = await RespClient.connect(redis.port);
   const ssm = new SSMClient({ region: REGION, endpoint: moto.url, credentials: CREDENTIALS });
   await ssm.send(new PutParameterCommand({ Name: TOKEN_PARAMETER, Type: 'SecureString', Value: bridge.token, Overwrite: true }));
+  s3 = new S3Client({ region: REGION, endpoint: moto.url, forcePathStyle: true, credentials: CREDENTIALS });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 }, 60_000);
 
 afterAll(async () => {
@@ -197,6 +213,45 @@ describe(`dist/handler.mjs on ${NODE === process.execPath ? `this Node (${proces
     const deleted = run.lines.find((l) => l.message === 'Deleted Service jupyter-lab/jupyter-service-dead1');
     expect(deleted).toMatchObject({ level: 'INFO', function_request_id: 'e2e-request-0001', namespace: 'jupyter-lab', sessionId: 'dead1' });
     expect(run.lines.some((l) => l.message === 'Deleted session key lab_session:dead2')).toBe(true);
+  });
+
+  it('archives each cleaned session to ARCHIVE_BUCKET (S3) before deleting it, and names the record in the summary', async () => {
+    // Act: as the stack deploys it, with the bucket's name in ARCHIVE_BUCKET
+    const run = await invoke({}, { ARCHIVE_BUCKET: BUCKET, AWS_ENDPOINT_URL_S3: moto.url });
+    // Assess
+    expect(run.error).toBeUndefined();
+    const summary = run.result!;
+    expect(summary.status).toBe('ok');
+    expect(summary.warnings.filter((w) => w.includes('archive'))).toEqual([]);
+    const records = await archived();
+    const key = (ns: string, id: string, lab: string) => `${ns}/${id}/${summary.startedAt}-${lab}.json`;
+    expect([...records.keys()].sort()).toEqual([key('jupyter-lab', 'dead1', 'jupyter'), key('ubuntu-lab', 'dead2', 'ubuntu')]);
+    expect(summary.sessions.map((s) => s.archive)).toEqual([`s3://${BUCKET}/${key('jupyter-lab', 'dead1', 'jupyter')}`, `s3://${BUCKET}/${key('ubuntu-lab', 'dead2', 'ubuntu')}`]);
+    const record = records.get(key('jupyter-lab', 'dead1', 'jupyter'))!;
+    expect(record).toMatchObject({ version: 1, runStartedAt: summary.startedAt, cluster: CLUSTER, namespace: 'jupyter-lab', labType: 'jupyter', sessionId: 'dead1', reason: 'no-deployment' });
+    expect((record.resources as { kind: string; metadata: { name: string } }[]).map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'ConfigMap/jupyter-config-dead1', 'Ingress/jupyter-ingress-dead1', 'Service/jupyter-service-dead1',
+    ]);
+    expect(record.sessionKey).toEqual({ key: 'lab_session:dead1', type: 'string', value: '{"user":"ada"}', pttlMs: -1 });
+    expect(await direct.call('GET', 'lab_session:dead1')).toBeNull();
+    expect(run.lines.some((l) => typeof l.message === 'string' && l.message.startsWith(`Archived session jupyter-lab/jupyter/dead1 to s3://${BUCKET}/`))).toBe(true);
+  });
+
+  it('deletes nothing of a session whose record the bucket refuses, and says archive-failed', async () => {
+    // Act: a bucket that does not exist (deleted by hand, or a wrong name)
+    const run = await invoke({}, { ARCHIVE_BUCKET: 'lab-reconciler-no-such-bucket', AWS_ENDPOINT_URL_S3: moto.url });
+    // Assess
+    const summary = run.result!;
+    expect(summary.status).toBe('partial');
+    expect(summary.sessions.map((s) => [s.sessionId, s.action, s.reason, s.sessionKey])).toEqual([
+      ['dead1', 'failed', 'archive-failed', 'pending'],
+      ['dead2', 'failed', 'archive-failed', 'pending'],
+    ]);
+    expect(summary.sessions[0]!.error).toMatch(/could not write the archive record jupyter-lab\/dead1\/.+-jupyter\.json to s3:\/\/lab-reconciler-no-such-bucket, so nothing was deleted: NoSuchBucket \(HTTP 404\)/);
+    expect(summary.totals).toMatchObject({ cleanedUp: 0, resourcesDeleted: 0, sessionKeysDeleted: 0, errors: 2 });
+    expect(names(server, 'Service', 'jupyter-lab')).toEqual(['jupyter-service-dead1', 'jupyter-service-live']);
+    expect(String(await direct.call('GET', 'lab_session:dead1'))).toBe('{"user":"ada"}');
+    expect(runMetrics(run)).toMatchObject({ Errors: 2, SessionsCleaned: 0 });
   });
 
   it('narrows a run with an ad hoc event: a dry run of one namespace', async () => {
