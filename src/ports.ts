@@ -64,6 +64,13 @@ export interface SessionKeySnapshot {
   pttlMs: number;
 }
 
+/** A session key read whole, and the fingerprint of that very value (a SHA-1 the store makes). */
+export interface KeyRead {
+  snapshot: SessionKeySnapshot;
+  /** Passed to a delete, it deletes the key only while it still holds this value. */
+  fingerprint: string;
+}
+
 /** How one delete ended, when it did not throw. */
 export type DeleteOutcome =
   /** The API server accepted the delete (in dry run: it would have). */
@@ -167,13 +174,19 @@ export interface SessionStore {
    * Deletes a stale key, in one atomic step, only if its sighting is still the one first seen
    * at `firstSeenAt` (the decision's) and the key is unchanged since: else `changed` (rewritten,
    * recreated, or its sighting started over: it starts over at `now`), or `absent` (gone).
+   * With `fingerprint` (an archived value's), the key must also still hold that value.
    */
-  deleteStaleKey(sessionId: string, options: { firstSeenAt: number; now: number; ttlSeconds: number }): Promise<'deleted' | 'changed' | 'absent'>;
+  deleteStaleKey(
+    sessionId: string,
+    options: { firstSeenAt: number; now: number; ttlSeconds: number; fingerprint?: string },
+  ): Promise<'deleted' | 'changed' | 'absent'>;
   /**
-   * Reads a session's key whole, for the archive (one atomic read of its type, value and TTL);
-   * null when there is none. Rejects for a type the archive cannot hold (a module's).
+   * Reads a session's key whole, for the archive (one atomic read of its type, value, TTL and
+   * fingerprint); null when there is none. Rejects for a type the archive cannot hold (a module's).
    */
-  readSessionKey(sessionId: string): Promise<SessionKeySnapshot | null>;
+  readSessionKey(sessionId: string): Promise<KeyRead | null>;
+  /** Deletes a session's key only while it holds the value of this fingerprint (the archived one). */
+  deleteArchivedKey(sessionId: string, fingerprint: string): Promise<'deleted' | 'absent' | 'changed'>;
 }
 
 /** What a restore creates resources through (the operator's credentials: the reconciler's Role cannot create). */

@@ -105,11 +105,11 @@ async function run(
   const outcomes = await applyPlan(plan, { ...common, cluster, keysMayBeDeleted: allListed, ...progress, ...archive });
   // The contract's last check of a stale key, in the run's own view (the plan's, without keys none is stale).
   const stillStale = (id: string) => keys !== undefined && !keys.withResources.has(id);
-  const keyOutcomes = await applyStaleKeys(plan.staleKeys, { ...common, now, sightingTtlSeconds: keySightingTtlSeconds(settings), stillStale });
+  const keyOutcomes = await applyStaleKeys(plan.staleKeys, { ...common, ...archive, now, sightingTtlSeconds: keySightingTtlSeconds(settings), stillStale });
 
   // Settle: what the store keeps for the next runs; then the lock goes, before the report.
   const { stillLocked } = lock;
-  const settledKeys = await settle({ store, settings, findings, allListed, plan, outcomes, keys, stillLocked, logger, notes });
+  const settledKeys = await settle({ store, settings, findings, allListed, plan, outcomes, keys, stillLocked, logger, notes, ...archive });
   notes.add(await lock.release());
 
   // Report: the summary, from the outcomes alone (the metrics are made from it by the caller).

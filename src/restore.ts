@@ -80,7 +80,8 @@ export async function restore(options: RestoreOptions, deps: RestoreDependencies
       continue;
     }
     const { record } = read;
-    if (options.session && (record.namespace !== options.session.namespace || record.sessionId !== options.session.sessionId)) continue;
+    // A key archived alone belongs to no namespace: it is the session's, in whichever it ran.
+    if (options.session && (record.sessionId !== options.session.sessionId || (record.namespace !== null && record.namespace !== options.session.namespace))) continue;
     results.push(await restoreRecord(uri, record, options, deps));
   }
   if (uris.length === 0) warnings.push(`Found no archive record (*.json) in ${options.source}`);
@@ -98,15 +99,17 @@ async function readRecord(uri: string, reader: ArchiveReader): Promise<{ record:
 
 async function restoreRecord(uri: string, record: ArchiveRecord, options: RestoreOptions, deps: RestoreDependencies): Promise<RecordResult> {
   const { namespace, labType, sessionId, runStartedAt, cluster } = record;
-  const result: RecordResult = { record: uri, namespace, labType, sessionId, runStartedAt, cluster, objects: [] };
+  const result: RecordResult = { record: uri, ...(namespace !== null ? { namespace } : {}), ...(labType !== null ? { labType } : {}), sessionId, runStartedAt, cluster, objects: [] };
   const session = `${namespace}/${labType}/${sessionId}`;
-  if (!options.allowlist.includes(namespace)) {
+  if (namespace !== null && !options.allowlist.includes(namespace)) {
     result.error = `namespace ${namespace} is not in the allowlist RECONCILIATION_NAMESPACES (${options.allowlist.join(', ')}): nothing of this record was restored`;
     deps.logger.error(`Refused to restore session ${session} from ${uri}: ${result.error}`);
     return result;
   }
   const resources = [...record.resources].sort((a, b) => ORDER[a.kind as DeletableKind] - ORDER[b.kind as DeletableKind]);
   for (const object of resources) {
+    // Only a record with a namespace holds resources (parseArchiveRecord checks it).
+    if (namespace === null) break;
     const kind = object.kind as DeletableKind;
     const name = object.metadata!.name!;
     result.objects.push(

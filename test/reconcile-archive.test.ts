@@ -40,7 +40,7 @@ function world() {
 /** The calls of the run that are reads, writes and deletes of a session, in order. */
 function steps(log: ReturnType<typeof fakeWorld>['log']): string[] {
   return log
-    .filter((c) => ['read', 'readSessionKey', 'write', 'delete', 'deleteSessionKey'].includes(c.operation))
+    .filter((c) => ['read', 'readSessionKey', 'write', 'delete', 'deleteSessionKey', 'deleteArchivedKey', 'deleteStaleKey'].includes(c.operation))
     .map((c) => `${c.operation} ${c.subject}`);
 }
 
@@ -61,7 +61,8 @@ describe('the archive of a cleaned session', () => {
       'delete Ingress/jupyter-lab/jupyter-ingress-abc',
       'delete Service/jupyter-lab/jupyter-service-abc',
       'delete ConfigMap/jupyter-lab/jupyter-config-abc',
-      'deleteSessionKey lab_session:abc',
+      // Only while it holds the value archived
+      'deleteArchivedKey lab_session:abc',
     ]);
     // Assess: the record, field by field
     const [record] = w.archive.parsed();
@@ -169,5 +170,68 @@ describe('the archive of a cleaned session', () => {
     expect(summary.sessions[0]).toMatchObject({ action: 'cleaned', sessionKey: 'deleted' });
     expect(w.cluster.calls.filter((c) => c.operation === 'read')).toEqual([]);
     expect(summary.warnings).toEqual(['No archive is configured (ARCHIVE_BUCKET, or ARCHIVE_DIR / --archive-dir): what this run deletes cannot be restored']);
+  });
+
+  it('leaves a key rewritten since its archive for a later run, which archives it again and deletes it', async () => {
+    // Prepare: the platform writes to the key while the session's resources are deleted
+    const w = world();
+    w.orphan('abc');
+    const original = w.cluster.delete.bind(w.cluster);
+    w.cluster.delete = async (resource, options) => {
+      if (resource.kind === 'ConfigMap') w.store.setKey('lab_session:abc', '{"sessionId":"abc","user":"ada","closed":true}', 3_600_000);
+      return original(resource, options);
+    };
+    // Act
+    const first = await w.run();
+    // Assess: resources gone, key left, pending
+    expect(first.sessions[0]).toMatchObject({ action: 'cleaned', sessionKey: 'pending' });
+    expect(w.store.has('lab_session:abc')).toBe(true);
+    expect(w.logger.entries.some((e) => e.message === 'Left session key lab_session:abc for a later run: it changed since it was archived')).toBe(true);
+    // Act: the next run's settling archives the key alone, then deletes it
+    w.cluster.delete = original;
+    w.clock.advanceSeconds(300);
+    const second = await w.run();
+    // Assess
+    expect(second.totals.sessionKeysDeleted).toBe(1);
+    expect(w.store.has('lab_session:abc')).toBe(false);
+    const keyRecord = w.archive.parsed().find((r) => r.namespace === null)!;
+    expect(keyRecord).toMatchObject({ version: 1, namespace: null, labType: null, sessionId: 'abc', reason: 'no-resources', resources: [] });
+    expect(keyRecord.sessionKey!.value).toBe('{"sessionId":"abc","user":"ada","closed":true}');
+    expect([...w.archive.records.keys()]).toContain(`_keys/abc/${second.startedAt}.json`);
+  });
+
+  it('archives a stale key alone before deleting it, and deletes it only while it holds the value archived', async () => {
+    // Prepare: a key without any resource, seen stale by a first run
+    const w = world();
+    addSession(w.cluster, { sessionId: 'anchor', deployment: true, now: w.clock.now() });
+    w.store.setKey('lab_session:anchor', '{}');
+    w.store.setKey('lab_session:ghost', '{"user":"bob"}');
+    await w.run({ staleKeys: 'delete' });
+    w.clock.advanceSeconds(600);
+    // Act
+    const summary = await w.run({ staleKeys: 'delete' });
+    // Assess
+    const name = `_keys/ghost/${summary.startedAt}.json`;
+    expect(summary.staleSessionKeys).toMatchObject([{ key: 'lab_session:ghost', action: 'deleted', archive: `fake://${name}` }]);
+    expect(JSON.parse(w.archive.records.get(name)!)).toMatchObject({ namespace: null, sessionId: 'ghost', sessionKey: { key: 'lab_session:ghost', value: '{"user":"bob"}' } });
+    const order = steps(w.log).filter((s) => s.includes('ghost'));
+    expect(order).toEqual(['readSessionKey lab_session:ghost', `write ${name}`, 'deleteStaleKey lab_session:ghost']);
+    expect(w.store.has('lab_session:ghost')).toBe(false);
+  });
+
+  it('deletes no stale key whose record cannot be written: failed, archive-failed, the key kept', async () => {
+    const w = world();
+    addSession(w.cluster, { sessionId: 'anchor', deployment: true, now: w.clock.now() });
+    w.store.setKey('lab_session:anchor', '{}');
+    w.store.setKey('lab_session:ghost', '{"user":"bob"}');
+    await w.run({ staleKeys: 'delete' });
+    w.clock.advanceSeconds(600);
+    w.archive.fail(new Error('AccessDenied (HTTP 403)'));
+    const summary = await w.run({ staleKeys: 'delete' });
+    expect(summary.staleSessionKeys).toMatchObject([{ key: 'lab_session:ghost', action: 'failed', reason: 'archive-failed' }]);
+    expect(summary.staleSessionKeys[0]!.error).toMatch(/could not write the archive record _keys\/ghost\/.+\.json to fake archive, so it was not deleted: AccessDenied/);
+    expect(summary.status).toBe('partial');
+    expect(w.store.has('lab_session:ghost')).toBe(true);
+    expect(w.store.callsOf('deleteStaleKey')).toEqual([]);
   });
 });

@@ -4,11 +4,11 @@
  * travel in one pipeline where they can), so nothing needs to be kept warm between runs.
  */
 import { Redis } from '@upstash/redis';
-import type { SessionKeySnapshot, SessionStore } from '../ports.js';
+import type { KeyRead, SessionKeySnapshot, SessionStore } from '../ports.js';
 import type { RetryPolicy } from './retry.js';
 import { withRetry } from './retry.js';
 import { messageOf } from '../errors.js';
-import { readKeyValue, restoreKeyValue } from './upstash-values.js';
+import { FINGERPRINT_FUNCTION, deleteArchivedKey, readKeyValue, restoreKeyValue } from './upstash-values.js';
 
 /** The run lock's key. */
 export const LOCK_KEY = 'lab-reconciler:lock';
@@ -55,38 +55,7 @@ const CHUNK = 500;
 // made here, server side, so that the check and the delete are one atomic step. A key that
 // is recreated or rewritten between two runs (a new session under the same id, key first)
 // starts its confirmation over instead of being deleted.
-const FINGERPRINT = `
-local function fingerprint(key)
-  local kind = redis.call("TYPE", key)
-  if type(kind) == "table" then kind = kind.ok end
-  if kind == "none" then return nil end
-  local parts = {}
-  if kind == "string" then
-    parts = { redis.call("GET", key) }
-  elseif kind == "list" then
-    parts = redis.call("LRANGE", key, 0, -1)
-  elseif kind == "set" then
-    parts = redis.call("SMEMBERS", key)
-    table.sort(parts)
-  elseif kind == "hash" then
-    local flat = redis.call("HGETALL", key)
-    for i = 1, #flat, 2 do parts[#parts + 1] = #flat[i] .. ":" .. flat[i] .. flat[i + 1] end
-    table.sort(parts)
-  elseif kind == "zset" then
-    parts = redis.call("ZRANGE", key, 0, -1, "WITHSCORES")
-  elseif kind == "stream" then
-    parts = { tostring(redis.call("XLEN", key)) }
-    local last = redis.call("XREVRANGE", key, "+", "-", "COUNT", 1)
-    if last[1] then parts[2] = last[1][1] end
-  else
-    -- A type whose value this script cannot read (a module's, such as JSON): no change could be
-    -- seen, so such a key is never confirmed (the delete refuses it).
-    return "unsupported"
-  end
-  local text = kind
-  for i = 1, #parts do text = text .. "\\n" .. #parts[i] .. ":" .. parts[i] end
-  return redis.sha1hex(text)
-end
+const FINGERPRINT = `${FINGERPRINT_FUNCTION}
 local function sighted(value)
   if not value then return nil, nil end
   local sep = string.find(value, ":", 1, true)
@@ -122,7 +91,8 @@ end
 return out`;
 
 // KEYS: the session key, its sighting key, the index set, the delete's mark.
-// ARGV: the session id, now, ttl, and the first sighting the run's decision was made on.
+// ARGV: the session id, now, ttl, the first sighting the run's decision was made on, and the
+// fingerprint of the value archived ("" without an archive).
 const DELETE_STALE_SCRIPT = `${FINGERPRINT}
 local current = fingerprint(KEYS[1])
 local sighting = redis.call("GET", KEYS[2])
@@ -139,6 +109,7 @@ local at, seen = sighted(sighting)
 -- started over since (by this delete, found the key changed, its answer lost, then retried;
 -- or by another run) is a first sighting, whatever the key holds.
 local confirmed = at and at == ARGV[4] and seen == current and current ~= "unsupported" and tonumber(at) ~= nil and tonumber(at) < tonumber(ARGV[2])
+  and (ARGV[5] == "" or ARGV[5] == current)
 if confirmed then
   redis.call("DEL", KEYS[1], KEYS[2])
   redis.call("SREM", KEYS[3], ARGV[1])
@@ -288,17 +259,21 @@ export class UpstashSessionStore implements SessionStore {
 
   async deleteStaleKey(
     sessionId: string,
-    { firstSeenAt, now, ttlSeconds }: { firstSeenAt: number; now: number; ttlSeconds: number },
+    { firstSeenAt, now, ttlSeconds, fingerprint = '' }: { firstSeenAt: number; now: number; ttlSeconds: number; fingerprint?: string },
   ): Promise<'deleted' | 'changed' | 'absent'> {
     const keys = [this.sessionKey(sessionId), keySightingKey(sessionId), KEY_SIGHTINGS, deletedKeyMark(sessionId)];
-    const args = [sessionId, String(now), String(ttlSeconds), String(firstSeenAt)];
+    const args = [sessionId, String(now), String(ttlSeconds), String(firstSeenAt), fingerprint];
     const answer = String(await retried(() => this.redis.eval(DELETE_STALE_SCRIPT, keys, args)));
     if (answer === 'deleted' || answer === 'changed' || answer === 'absent') return answer;
     throw new Error(`the stale key delete script answered ${JSON.stringify(answer).slice(0, 80)}`);
   }
 
-  async readSessionKey(sessionId: string): Promise<SessionKeySnapshot | null> {
+  async readSessionKey(sessionId: string): Promise<KeyRead | null> {
     return retried(() => readKeyValue(this.redis, this.sessionKey(sessionId)));
+  }
+
+  async deleteArchivedKey(sessionId: string, fingerprint: string): Promise<'deleted' | 'absent' | 'changed'> {
+    return retried(() => deleteArchivedKey(this.redis, this.sessionKey(sessionId), fingerprint));
   }
 
   /**

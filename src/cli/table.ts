@@ -65,11 +65,13 @@ export function renderTable(summary: Summary, { command, source }: TableContext)
     out.push('', 'No orphaned sessions.');
   }
 
-  const archived = summary.sessions.filter((s) => s.archive !== undefined);
+  const archived = [
+    ...summary.sessions.flatMap((s) => (s.archive ? [[s.namespace, s.labType, s.sessionId, s.archive]] : [])),
+    ...summary.staleSessionKeys.flatMap((k) => (k.archive ? [['-', '-', k.sessionId, k.archive]] : [])),
+  ];
   if (archived.length > 0) {
-    const rows = [['NAMESPACE', 'LAB', 'SESSION', 'ARCHIVE RECORD']];
-    for (const s of archived) rows.push([s.namespace, s.labType, s.sessionId, s.archive!]);
-    out.push('', 'Archived before the deletes (lab-reconciler restore RECORD puts a session back):', columns(rows));
+    const rows = [['NAMESPACE', 'LAB', 'SESSION', 'ARCHIVE RECORD'], ...archived];
+    out.push('', 'Archived before the deletes (lab-reconciler restore RECORD puts a session or a key back):', columns(rows));
   }
 
   out.push(...otherDirection(summary, judged));

@@ -4,7 +4,7 @@
  * read (type, value, TTL), and the record is written. Only what was archived is then deleted;
  * a session whose record cannot be written is not touched.
  */
-import type { Archive, KubeObject, ResourceRecord, SessionKeySnapshot, SessionStore } from '../ports.js';
+import type { Archive, KeyRead, KubeObject, ResourceRecord, SessionStore } from '../ports.js';
 import type { ArchiveRecord } from './archive.js';
 import { ARCHIVE_VERSION, archiveRecordName } from './archive.js';
 import type { SessionDecision } from './plan.js';
@@ -32,6 +32,11 @@ export type ArchiveStep =
       gone: ResourceRecord[];
       /** The record's URI; undefined in a dry run, without an archive, or with nothing to archive. */
       uri: string | undefined;
+      /**
+       * The archived key's fingerprint: its delete goes through only while it holds that value.
+       * Null: archived as absent; undefined: not archived (no archive, or not this clean's to delete).
+       */
+      keyFingerprint: string | null | undefined;
     }
   | { ok: false; error: string };
 
@@ -46,8 +51,15 @@ export interface ArchiveStepOptions {
 /** Reads and archives a session about to be cleaned; never rejects. */
 export async function archiveSession(decision: SessionDecision, options: ArchiveStepOptions): Promise<ArchiveStep> {
   const { resources } = decision.orphan;
-  if (!options.archive) return { ok: true, toDelete: [...resources], conflicts: [], gone: [], uri: undefined };
-  const step = { ok: true as const, toDelete: [] as ResourceRecord[], conflicts: [] as ResourceRecord[], gone: [] as ResourceRecord[], uri: undefined as string | undefined };
+  if (!options.archive) return { ok: true, toDelete: [...resources], conflicts: [], gone: [], uri: undefined, keyFingerprint: undefined };
+  const step = {
+    ok: true as const,
+    toDelete: [] as ResourceRecord[],
+    conflicts: [] as ResourceRecord[],
+    gone: [] as ResourceRecord[],
+    uri: undefined as string | undefined,
+    keyFingerprint: undefined as string | null | undefined,
+  };
   const objects: KubeObject[] = [];
   // One request at a time within a session, like its deletes.
   for (const resource of resources) {
@@ -64,37 +76,55 @@ export async function archiveSession(decision: SessionDecision, options: Archive
       step.toDelete.push(resource);
     }
   }
-  let sessionKey: SessionKeySnapshot | null = null;
+  let key: KeyRead | null = null;
   // The key is archived only when this clean may delete it: one alive elsewhere stays.
   if (options.store && decision.mayDeleteSessionKey) {
     try {
-      sessionKey = await options.store.readSessionKey(decision.orphan.sessionId);
+      key = await options.store.readSessionKey(decision.orphan.sessionId);
     } catch (error) {
       return { ok: false, error: `could not read session key ${options.store.sessionKey(decision.orphan.sessionId)} for the archive, so nothing was deleted: ${messageOf(error)}` };
     }
+    step.keyFingerprint = key?.fingerprint ?? null;
   }
-  if (options.dryRun || (objects.length === 0 && sessionKey === null)) return step;
-  const record = archiveRecord(decision, options.archive, objects, sessionKey);
-  const name = archiveRecordName(record);
-  try {
-    step.uri = await options.archive.archive.write(name, `${JSON.stringify(record, null, 2)}\n`);
-  } catch (error) {
-    return { ok: false, error: `could not write the archive record ${name} to ${options.archive.archive.description}, so nothing was deleted: ${messageOf(error)}` };
-  }
+  if (options.dryRun || (objects.length === 0 && key === null)) return step;
+  const { namespace, labType, sessionId } = decision.orphan;
+  const written = await writeRecord(options.archive, { namespace, labType, sessionId, reason: decision.reason, resources: objects, sessionKey: key?.snapshot ?? null });
+  if (!written.ok) return written;
+  step.uri = written.uri;
   return step;
 }
 
-function archiveRecord(decision: SessionDecision, target: ArchiveTarget, resources: KubeObject[], sessionKey: SessionKeySnapshot | null): ArchiveRecord {
-  const { namespace, labType, sessionId } = decision.orphan;
-  return {
-    version: ARCHIVE_VERSION,
-    runStartedAt: target.runStartedAt,
-    cluster: target.cluster,
-    namespace,
-    labType,
-    sessionId,
-    reason: decision.reason,
-    resources,
-    sessionKey,
-  };
+/**
+ * Archives a session key alone, just before it is deleted without its session's resources (a
+ * stale key; a key an earlier clean left pending): resolves to the key as read (null: there is
+ * none, so nothing to delete) and its record's URI; never rejects.
+ */
+export async function archiveKey(
+  sessionId: string,
+  store: SessionStore,
+  target: ArchiveTarget,
+): Promise<{ ok: true; key: KeyRead | null; uri: string | undefined } | { ok: false; error: string }> {
+  let key: KeyRead | null;
+  try {
+    key = await store.readSessionKey(sessionId);
+  } catch (error) {
+    return { ok: false, error: `could not read session key ${store.sessionKey(sessionId)} for the archive, so it was not deleted: ${messageOf(error)}` };
+  }
+  if (key === null) return { ok: true, key, uri: undefined };
+  const written = await writeRecord(target, { namespace: null, labType: null, sessionId, reason: 'no-resources', resources: [], sessionKey: key.snapshot }, 'it was not deleted');
+  return written.ok ? { ok: true, key, uri: written.uri } : written;
+}
+
+async function writeRecord(
+  target: ArchiveTarget,
+  fields: Omit<ArchiveRecord, 'version' | 'runStartedAt' | 'cluster'>,
+  consequence = 'nothing was deleted',
+): Promise<{ ok: true; uri: string } | { ok: false; error: string }> {
+  const record: ArchiveRecord = { version: ARCHIVE_VERSION, runStartedAt: target.runStartedAt, cluster: target.cluster, ...fields };
+  const name = archiveRecordName(record);
+  try {
+    return { ok: true, uri: await target.archive.write(name, `${JSON.stringify(record, null, 2)}\n`) };
+  } catch (error) {
+    return { ok: false, error: `could not write the archive record ${name} to ${target.archive.description}, so ${consequence}: ${messageOf(error)}` };
+  }
 }

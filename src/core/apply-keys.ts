@@ -4,6 +4,8 @@
  * deletes in one step). Best effort, like the sessions: one failure does not stop the others.
  */
 import type { Logger, SessionStore } from '../ports.js';
+import type { ArchiveTarget } from './apply-archive.js';
+import { archiveKey } from './apply-archive.js';
 import type { StaleKeyDecision } from './keys.js';
 import { forEachBounded } from './pool.js';
 import { messageOf } from '../errors.js';
@@ -23,6 +25,8 @@ export interface StaleKeyOutcome {
   reason: string;
   firstSeenAt: number | undefined;
   error?: string;
+  /** The URI of its archive record, once written. */
+  archive?: string;
 }
 
 export interface ApplyKeysOptions {
@@ -37,6 +41,8 @@ export interface ApplyKeysOptions {
   stillStale: (sessionId: string) => boolean;
   shouldStart?: () => boolean;
   stillLocked?: () => boolean;
+  /** Where each key is archived before its delete; undefined: no archive. */
+  archive?: ArchiveTarget;
 }
 
 /** Carries out the stale keys' decisions; resolves to one outcome per decision, in order. */
@@ -87,11 +93,30 @@ async function deleteKey(decision: StaleKeyDecision, options: ApplyKeysOptions):
     logger.info(`Would delete stale session key ${key} (dry run)`, fields(decision, 'would-delete', 'no-resources'));
     return outcome(decision, 'would-delete', 'no-resources');
   }
+  let archived: { uri: string | undefined; fingerprint: string } | undefined;
+  if (options.archive) {
+    const read = await archiveKey(sessionId, store, options.archive);
+    if (!read.ok) {
+      logger.error(`Left stale session key ${key} alone: ${read.error}; a later run retries`, { ...fields(decision, 'failed', 'archive-failed'), error: read.error });
+      return { ...outcome(decision, 'failed', 'archive-failed'), error: read.error };
+    }
+    if (read.key === null) {
+      logger.info(`Found stale session key ${key} already gone`, fields(decision, 'spared', 'gone'));
+      return outcome(decision, 'spared', 'gone');
+    }
+    archived = { uri: read.uri, fingerprint: read.key.fingerprint };
+  }
   try {
-    const result = await store.deleteStaleKey(sessionId, { firstSeenAt, now, ttlSeconds: options.sightingTtlSeconds });
+    const result = await store.deleteStaleKey(sessionId, {
+      firstSeenAt,
+      now,
+      ttlSeconds: options.sightingTtlSeconds,
+      // Only while it holds the value archived: the delete's own check, in the same step.
+      ...(archived ? { fingerprint: archived.fingerprint } : {}),
+    });
     if (result === 'deleted') {
-      logger.info(`Deleted stale session key ${key}: no resource of session ${sessionId} exists`, fields(decision, 'deleted', 'no-resources'));
-      return outcome(decision, 'deleted', 'no-resources');
+      logger.info(`Deleted stale session key ${key}: no resource of session ${sessionId} exists${archived ? ` (archived to ${archived.uri})` : ''}`, fields(decision, 'deleted', 'no-resources'));
+      return { ...outcome(decision, 'deleted', 'no-resources'), ...(archived?.uri ? { archive: archived.uri } : {}) };
     }
     if (result === 'absent') {
       logger.info(`Found stale session key ${key} already gone`, fields(decision, 'spared', 'gone'));

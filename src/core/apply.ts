@@ -10,6 +10,7 @@ import type { Plan, SessionDecision } from './plan.js';
 import { nameFor, ref } from './naming.js';
 import type { ArchiveTarget } from './apply-archive.js';
 import { archiveSession } from './apply-archive.js';
+import { deleteSessionKeys } from './delete-keys.js';
 import { forEachBounded } from './pool.js';
 import { messageOf } from '../errors.js';
 
@@ -41,6 +42,8 @@ export interface SessionOutcome {
   error: string | undefined;
   /** The URI of its archive record, once written. */
   archive: string | undefined;
+  /** The fingerprint of its key as archived (null: archived as absent); see ArchiveStep. */
+  keyFingerprint?: string | null;
 }
 
 export interface ApplyOptions {
@@ -149,7 +152,12 @@ async function settleKeys(outcomes: SessionOutcome[], options: ApplyOptions): Pr
       logger.warn(`Left session key ${store.sessionKey(id)} for a later run: ${options.keysMayBeDeleted ? 'another session with this id still has resources' : 'a namespace could not be listed'}`, { sessionId: id });
     } else toDelete.push(id);
   }
-  const results = await deleteSessionKeys(toDelete, store, options.concurrency, logger);
+  // With an archive, a key goes only while it holds the value its session's record archived.
+  const fingerprints = new Map(toDelete.flatMap((id) => {
+    const archived = byId.get(id)!.find((o) => typeof o.keyFingerprint === 'string');
+    return archived ? [[id, archived.keyFingerprint as string] as const] : [];
+  }));
+  const results = await deleteSessionKeys(toDelete, store, options.concurrency, logger, { archive: options.archive, fingerprints });
   for (const [id, result] of results) {
     for (const o of byId.get(id)!) {
       o.sessionKey = result.outcome;
@@ -170,39 +178,6 @@ async function settleKeys(outcomes: SessionOutcome[], options: ApplyOptions): Pr
 function untouchedKey(result: SessionOutcome, { store, dryRun }: ApplyOptions): SessionKeyOutcome {
   if (!store) return 'no-store';
   return dryRun || result.action === 'spared' || !result.decision.mayDeleteSessionKey ? 'kept' : 'pending';
-}
-
-/**
- * Deletes session keys, at most `concurrency` at once, and forgets them as pending once
- * deleted. A failure leaves the key pending, for a later run.
- */
-export async function deleteSessionKeys(
-  ids: readonly string[],
-  store: SessionStore | undefined,
-  concurrency: number,
-  logger: Logger,
-): Promise<Map<string, { outcome: 'deleted' | 'absent' | 'failed'; error?: string }>> {
-  const results = new Map<string, { outcome: 'deleted' | 'absent' | 'failed'; error?: string }>();
-  if (!store || ids.length === 0) return results;
-  await forEachBounded(ids, concurrency, async (id) => {
-    const key = store.sessionKey(id);
-    try {
-      const existed = await store.deleteSessionKey(id);
-      results.set(id, { outcome: existed ? 'deleted' : 'absent' });
-      logger.info(existed ? `Deleted session key ${key}` : `Found session key ${key} already gone`, { sessionId: id, key, action: existed ? 'deleted-session-key' : 'session-key-absent' });
-    } catch (error) {
-      results.set(id, { outcome: 'failed', error: messageOf(error) });
-      logger.error(`Failed to delete session key ${key}; a later run retries: ${messageOf(error)}`, { sessionId: id, key, error: messageOf(error) });
-    }
-  });
-  const done = [...results].filter(([, r]) => r.outcome !== 'failed').map(([id]) => id);
-  if (done.length > 0) {
-    await store.unmarkPendingKeys(done).catch((error: unknown) => {
-      // Harmless: a later run finds the key gone and forgets it then.
-      logger.warn(`Failed to forget ${done.length} deleted session keys as pending: ${messageOf(error)}`);
-    });
-  }
-  return results;
 }
 
 function label(decision: SessionDecision): string {
@@ -250,6 +225,7 @@ async function cleanSession(decision: SessionDecision, options: ApplyOptions): P
   const archived = await archiveSession(decision, { cluster, store: options.store, archive: options.archive, dryRun });
   if (!archived.ok) return archiveFailed(result, archived.error, options);
   result.archive = archived.uri;
+  result.keyFingerprint = archived.keyFingerprint;
   if (archived.uri) logger.info(`Archived session ${label(decision)} to ${archived.uri}`, { ...fields(decision), action: 'archived', archive: archived.uri });
   const problems: string[] = [];
   let conflict = false;

@@ -12,13 +12,17 @@ export const ARCHIVE_VERSION = 1;
 export const ARCHIVED_KINDS = ['Service', 'Ingress', 'ConfigMap'] as const;
 export type ArchivedKind = (typeof ARCHIVED_KINDS)[number];
 
-/** One cleaned session, as archived just before its first delete (the contract's fields). */
+/**
+ * One cleaned session, as archived just before its first delete (the contract's fields); or a
+ * session key alone, deleted without its session's resources (a stale key, or a key an earlier
+ * clean left pending): `namespace` and `labType` null, no resources.
+ */
 export interface ArchiveRecord {
   version: typeof ARCHIVE_VERSION;
   runStartedAt: string;
   cluster: string;
-  namespace: string;
-  labType: string;
+  namespace: string | null;
+  labType: string | null;
   sessionId: string;
   reason: string;
   /** Each object as the API server returned it, whole. */
@@ -26,8 +30,15 @@ export interface ArchiveRecord {
   sessionKey: SessionKeySnapshot | null;
 }
 
-/** `{namespace}/{sessionId}/{startedAt}-{labType}.json`: a session's records sort by run. */
+/** Where the records of keys archived alone live: no namespace name can hold an underscore. */
+export const KEY_RECORDS = '_keys';
+
+/**
+ * `{namespace}/{sessionId}/{startedAt}-{labType}.json`: a session's records sort by run; a key's
+ * alone, `_keys/{sessionId}/{startedAt}.json`.
+ */
 export function archiveRecordName(record: Pick<ArchiveRecord, 'namespace' | 'sessionId' | 'runStartedAt' | 'labType'>): string {
+  if (record.namespace === null) return `${KEY_RECORDS}/${record.sessionId}/${record.runStartedAt}.json`;
   return `${record.namespace}/${record.sessionId}/${record.runStartedAt}-${record.labType}.json`;
 }
 
@@ -55,11 +66,14 @@ export function parseArchiveRecord(text: string, source: string): ArchiveRecord 
   if (parsed.version !== ARCHIVE_VERSION) {
     return fail(`its version is ${JSON.stringify(parsed.version)}; this lab-reconciler reads version ${ARCHIVE_VERSION} only`);
   }
-  for (const field of ['runStartedAt', 'cluster', 'namespace', 'labType', 'sessionId', 'reason'] as const) {
+  // A key's own record has no namespace and no lab type, and nothing but its key.
+  const keyOnly = parsed.namespace === null && parsed.labType === null;
+  for (const field of ['runStartedAt', 'cluster', 'sessionId', 'reason', ...(keyOnly ? [] : (['namespace', 'labType'] as const))] as const) {
     if (typeof parsed[field] !== 'string' || parsed[field] === '') fail(`"${field}" is not a non-empty string`);
   }
   const namespace = parsed.namespace as string;
   if (!Array.isArray(parsed.resources)) return fail('"resources" is not an array');
+  if (keyOnly && (parsed.resources.length > 0 || parsed.sessionKey === null)) fail('a record without a namespace holds a session key and nothing else');
   parsed.resources.forEach((object, index) => {
     const where = `resources[${index}]`;
     if (!isObject(object) || !isObject(object.metadata)) return fail(`${where} is not a Kubernetes object`);

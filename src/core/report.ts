@@ -65,6 +65,8 @@ export interface StaleKeySummary {
   reason: string;
   /** When it was first seen stale, unchanged since; absent when not known. */
   firstSeenAt?: string;
+  /** Its archive record's URI, once deleted with an archive. */
+  archive?: string;
   error?: string;
 }
 
@@ -204,6 +206,7 @@ export function keysJudged(summary: Pick<Summary, 'namespaces' | 'warnings'>): b
 function staleKeySummary(outcome: StaleKeyOutcome): StaleKeySummary {
   const summary: StaleKeySummary = { key: outcome.key, sessionId: outcome.sessionId, action: outcome.action, reason: outcome.reason };
   if (outcome.firstSeenAt !== undefined) summary.firstSeenAt = new Date(outcome.firstSeenAt).toISOString();
+  if (outcome.archive !== undefined) summary.archive = outcome.archive;
   if (outcome.error !== undefined) summary.error = outcome.error;
   return summary;
 }

@@ -6,7 +6,8 @@
  */
 import type { Logger, SessionStore } from '../ports.js';
 import type { SessionOutcome } from '../core/apply.js';
-import { deleteSessionKeys } from '../core/apply.js';
+import type { ArchiveTarget } from '../core/apply-archive.js';
+import { deleteSessionKeys } from '../core/delete-keys.js';
 import type { KeysInput, NamespaceFindings, Plan } from '../core/plan.js';
 import { messageOf } from '../errors.js';
 import type { RunSettings } from '../config.js';
@@ -26,15 +27,17 @@ export interface SettleInput {
   stillLocked: () => boolean;
   logger: Logger;
   notes: RunNotes;
+  /** Where a pending key is archived before its delete; undefined: no archive. */
+  archive?: ArchiveTarget | undefined;
 }
 
 /** Settles the store; resolves to the number of pending keys deleted. Never rejects. */
-export async function settle({ store, settings, findings, allListed, plan, outcomes, keys, stillLocked, logger, notes }: SettleInput): Promise<number> {
+export async function settle({ store, settings, findings, allListed, plan, outcomes, keys, stillLocked, logger, notes, archive }: SettleInput): Promise<number> {
   if (!store || settings.dryRun) return 0;
   let settledKeys = 0;
   if (allListed && stillLocked()) {
     try {
-      settledKeys = await settlePendingKeys(store, findings, settings.concurrency, logger);
+      settledKeys = await settlePendingKeys(store, findings, settings.concurrency, logger, archive);
     } catch (error) {
       notes.problem(`Could not read the session keys left for this run to delete: ${messageOf(error)}`);
     }
@@ -62,7 +65,7 @@ export async function settle({ store, settings, findings, allListed, plan, outco
  * listed namespace has a session with that id; forgets those whose session is alive again.
  * Resolves to the number of keys deleted.
  */
-async function settlePendingKeys(store: SessionStore, findings: readonly NamespaceFindings[], concurrency: number, logger: Logger): Promise<number> {
+async function settlePendingKeys(store: SessionStore, findings: readonly NamespaceFindings[], concurrency: number, logger: Logger, archive: ArchiveTarget | undefined): Promise<number> {
   const pending = await store.pendingKeys();
   if (pending.length === 0) return 0;
   const alive = new Set<string>();
@@ -78,7 +81,8 @@ async function settlePendingKeys(store: SessionStore, findings: readonly Namespa
   }
   // An id still orphaned somewhere is the plan's business, this run or a later one.
   const gone = pending.filter((id) => !alive.has(id) && !orphaned.has(id));
-  const results = await deleteSessionKeys(gone, store, concurrency, logger);
+  // Archived alone first (when there is an archive): its session's record may be older than its value.
+  const results = await deleteSessionKeys(gone, store, concurrency, logger, { archive });
   const failed = [...results.values()].filter((r) => r.outcome === 'failed').length;
   if (failed > 0) throw new Error(`${failed} of ${gone.length} pending session keys could not be deleted; a later run retries`);
   return [...results.values()].filter((r) => r.outcome === 'deleted').length;

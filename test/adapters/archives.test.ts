@@ -13,7 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DirectoryArchive, DirectoryRecords } from '../../src/adapters/dir-archive.js';
 import { S3Archive, S3Records, createS3Client, parseS3Uri } from '../../src/adapters/s3-archive.js';
 import { createUpstashClient } from '../../src/adapters/upstash.js';
-import { readKeyValue, restoreKeyValue } from '../../src/adapters/upstash-values.js';
+import { deleteArchivedKey, readKeyValue, restoreKeyValue } from '../../src/adapters/upstash-values.js';
 import type { RestoreSummary } from '../../src/restore.js';
 import type { MotoServer } from '../support/moto.js';
 import { startMoto } from '../support/moto.js';
@@ -121,7 +121,7 @@ describe('a session key whole, through the Upstash bridge', () => {
     const dump = async () => (type === 'set' ? (await servers.strings('SMEMBERS', 'k')).sort().join('\n') : String(await servers.direct.call('DUMP', 'k')));
     const original = await dump();
     // Act
-    const snapshot = (await readKeyValue(redis(), 'k'))!;
+    const { snapshot } = (await readKeyValue(redis(), 'k'))!;
     await servers.direct.call('DEL', 'k');
     const answer = await restoreKeyValue(redis(), JSON.parse(JSON.stringify(snapshot)), { dryRun: false });
     // Assess: the same value, byte for byte as Redis serializes it (a set: its members), and the TTL
@@ -136,7 +136,7 @@ describe('a session key whole, through the Upstash bridge', () => {
 
   it('reads a key without TTL as pttlMs -1 and writes it back without one; an absent key reads as null', async () => {
     await servers.direct.call('SET', 'k', 'v');
-    const snapshot = (await readKeyValue(redis(), 'k'))!;
+    const { snapshot } = (await readKeyValue(redis(), 'k'))!;
     expect(snapshot.pttlMs).toBe(-1);
     await servers.direct.call('DEL', 'k');
     await restoreKeyValue(redis(), snapshot, { dryRun: false });
@@ -155,10 +155,25 @@ describe('a session key whole, through the Upstash bridge', () => {
   it('reads a large hash and writes it back in slices, under Lua\'s stack limit', async () => {
     const fields = Array.from({ length: 5000 }, (_, i) => [`f${i}`, `v${i}`]).flat();
     for (let i = 0; i < fields.length; i += 1000) await servers.direct.call('HSET', 'k', ...fields.slice(i, i + 1000));
-    const snapshot = (await readKeyValue(redis(), 'k'))!;
+    const { snapshot } = (await readKeyValue(redis(), 'k'))!;
     await servers.direct.call('DEL', 'k');
     await restoreKeyValue(redis(), snapshot, { dryRun: false });
     expect(Number(await servers.direct.call('HLEN', 'k'))).toBe(5000);
+  });
+
+  it('deletes a key only while it holds the value archived, in one step', async () => {
+    await servers.direct.call('HSET', 'k', 'user', 'ada');
+    const { fingerprint } = (await readKeyValue(redis(), 'k'))!;
+    expect(fingerprint).toMatch(/^[0-9a-f]{40}$/);
+    // Rewritten since its archive: left as it is
+    await servers.direct.call('HSET', 'k', 'user', 'bob');
+    expect(await deleteArchivedKey(redis(), 'k', fingerprint)).toBe('changed');
+    expect(await servers.direct.call('EXISTS', 'k')).toBe(1);
+    // Back to the archived value: deleted; then gone
+    await servers.direct.call('HSET', 'k', 'user', 'ada');
+    expect(await deleteArchivedKey(redis(), 'k', fingerprint)).toBe('deleted');
+    expect(await servers.direct.call('EXISTS', 'k')).toBe(0);
+    expect(await deleteArchivedKey(redis(), 'k', fingerprint)).toBe('absent');
   });
 
   it('refuses a value that does not fit its type, before writing anything', async () => {

@@ -136,6 +136,15 @@ describe('apply --archive-dir, then restore', () => {
     expect(names(server, 'Service', 'jupyter-lab')).toEqual(['jupyter-service-abc', 'jupyter-service-live']);
   });
 
+  it('names each record in the table, and warns when apply has nowhere to archive', async () => {
+    const table = await runCli(['apply', '--archive-dir', dir], env);
+    expect(table.stdout).toMatch(/Archived before the deletes .*:\nNAMESPACE\s+LAB\s+SESSION\s+ARCHIVE RECORD\njupyter-lab\s+jupyter\s+abc\s+\S+\/jupyter-lab\/abc\/\S+-jupyter\.json\n/);
+    expect(table.stdout).toContain(join(dir, 'jupyter-lab', 'abc'));
+    seedSession(server, 'jupyter-lab', 'jupyter', 'def', { shape: 'production' });
+    const none = await runCli(['apply'], env);
+    expect(none.stdout).toContain('No archive is configured (ARCHIVE_BUCKET, or ARCHIVE_DIR / --archive-dir): what this run deletes cannot be restored');
+  });
+
   it('with --no-keep, restores without the annotation, and says nothing of it', async () => {
     await apply();
     const result = await runCli(['restore', dir, '--no-keep'], env);
@@ -203,6 +212,32 @@ describe('apply --archive-dir, then restore', () => {
     // Assess
     expect(summary.records.map((r) => r.objects.filter((o) => o.action === 'restored').length)).toEqual([4, 0]);
     expect(await servers.strings('HMGET', 'lab_session:abc', 'user')).toEqual(['ada-2']);
+  });
+});
+
+describe('a stale key deleted with --stale-keys delete', () => {
+  it('is archived alone first, and restore puts it back, with no namespace to check', async () => {
+    // Prepare: a key without any resource, seen stale once (and ubuntu-lab not empty: an empty
+    // namespace holds every stale key delete back)
+    seedSession(server, 'ubuntu-lab', 'ubuntu', 'u1', { deployment: true });
+    await servers.direct.call('SET', 'lab_session:u1', '{}');
+    await servers.direct.call('SET', 'lab_session:ghost', '{"user":"bob"}', 'PX', '600000');
+    const flags = ['apply', '--stale-keys', 'delete', '--archive-dir', dir, '--output', 'json'];
+    await runCli(flags, env);
+    // Act 1
+    const deleted = JSON.parse((await runCli(flags, env)).stdout) as Summary;
+    // Assess 1
+    const ghost = deleted.staleSessionKeys.find((k) => k.key === 'lab_session:ghost')!;
+    expect(ghost).toMatchObject({ action: 'deleted', archive: join(dir, '_keys', 'ghost', `${deleted.startedAt}.json`) });
+    expect(await servers.direct.call('EXISTS', 'lab_session:ghost')).toBe(0);
+    // Act 2
+    const { status, summary } = await restore(join(dir, '_keys'), '--session', 'jupyter-lab/ghost');
+    // Assess 2
+    expect(status).toBe(0);
+    expect(summary.records).toMatchObject([{ sessionId: 'ghost', objects: [{ kind: 'SessionKey', name: 'lab_session:ghost', action: 'restored' }] }]);
+    expect(summary.records[0]!.namespace).toBeUndefined();
+    expect(await servers.get('lab_session:ghost')).toBe('{"user":"bob"}');
+    expect(Number(await servers.direct.call('PTTL', 'lab_session:ghost'))).toBeGreaterThan(500_000);
   });
 });
 

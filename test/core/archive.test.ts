@@ -57,6 +57,18 @@ describe('the archive record', () => {
     expect(archiveRecordName(record())).toBe('jupyter-lab/abc123/2026-11-26T12:00:00.000Z-jupyter.json');
   });
 
+  it('names the record of a key archived alone _keys/{sessionId}/{startedAt}.json (no namespace can hold an underscore)', () => {
+    expect(archiveRecordName(record({ namespace: null, labType: null, resources: [] }))).toBe('_keys/abc123/2026-11-26T12:00:00.000Z.json');
+  });
+
+  it('reads back a key archived alone, and refuses one without a namespace that holds resources or no key', () => {
+    const keyOnly = record({ namespace: null, labType: null, resources: [] });
+    expect(parseArchiveRecord(JSON.stringify(keyOnly), 'rec.json')).toEqual(keyOnly);
+    expect(parseError(JSON.stringify({ ...keyOnly, resources: [servedService()] }))).toMatch(/a record without a namespace holds a session key and nothing else/);
+    expect(parseError(JSON.stringify({ ...keyOnly, sessionKey: null }))).toMatch(/a record without a namespace holds a session key and nothing else/);
+    expect(parseError(JSON.stringify({ ...keyOnly, labType: 'jupyter' }))).toMatch(/"namespace" is not a non-empty string/);
+  });
+
   it('reads back what was written, whole', () => {
     const written = record();
     expect(parseArchiveRecord(JSON.stringify(written, null, 2), 'rec.json')).toEqual(written);

@@ -16,7 +16,7 @@ import type {
   ResourceKind,
   KubeObject,
   ResourceRecord,
-  SessionKeySnapshot,
+  KeyRead,
   SessionStore,
 } from '../../src/ports.js';
 import { KEEP_ANNOTATION, toEndpointSliceRecord, toRecord } from '../../src/adapters/records.js';
@@ -359,7 +359,8 @@ type StoreOperation =
   | 'markPendingKeys'
   | 'pendingKeys'
   | 'unmarkPendingKeys'
-  | 'readSessionKey';
+  | 'readSessionKey'
+  | 'deleteArchivedKey';
 
 /** The set of session ids whose keys are still to be deleted (as the Upstash adapter names it). */
 export const PENDING_KEYS = 'lab-reconciler:pending-session-keys';
@@ -490,12 +491,24 @@ export class FakeSessionStore implements SessionStore {
     });
   }
 
-  /** The fake keeps strings only: a key reads as a string with its TTL. */
-  async readSessionKey(sessionId: string): Promise<SessionKeySnapshot | null> {
+  /** The fake keeps strings only: a key reads as a string with its TTL; its fingerprint is its value. */
+  async readSessionKey(sessionId: string): Promise<KeyRead | null> {
     const key = this.sessionKey(sessionId);
     return this.call('readSessionKey', key, {}, () => {
       const stored = this.live(key);
-      return stored ? { key, type: 'string' as const, value: stored.value, pttlMs: stored.expiresAt === undefined ? -1 : stored.expiresAt - this.clock.now() } : null;
+      if (!stored) return null;
+      return { snapshot: { key, type: 'string' as const, value: stored.value, pttlMs: stored.expiresAt === undefined ? -1 : stored.expiresAt - this.clock.now() }, fingerprint: stored.value };
+    });
+  }
+
+  async deleteArchivedKey(sessionId: string, fingerprint: string): Promise<'deleted' | 'absent' | 'changed'> {
+    const key = this.sessionKey(sessionId);
+    return this.call('deleteArchivedKey', key, {}, () => {
+      const stored = this.live(key);
+      if (!stored) return 'absent' as const;
+      if (stored.value !== fingerprint) return 'changed' as const;
+      this.keys.delete(key);
+      return 'deleted' as const;
     });
   }
 
@@ -565,7 +578,7 @@ export class FakeSessionStore implements SessionStore {
 
   async deleteStaleKey(
     sessionId: string,
-    { firstSeenAt, now, ttlSeconds }: { firstSeenAt: number; now: number; ttlSeconds: number },
+    { firstSeenAt, now, ttlSeconds, fingerprint }: { firstSeenAt: number; now: number; ttlSeconds: number; fingerprint?: string },
   ): Promise<'deleted' | 'changed' | 'absent'> {
     const key = this.sessionKey(sessionId);
     return this.call('deleteStaleKey', key, {}, () => {
@@ -580,7 +593,8 @@ export class FakeSessionStore implements SessionStore {
         return 'absent';
       }
       // As the adapter's script: only the decision's own sighting, older than now, confirms.
-      if (seen && seen.at === firstSeenAt && seen.at < now && seen.value === current) {
+      // The fake's fingerprint of a value is the value itself.
+      if (seen && seen.at === firstSeenAt && seen.at < now && seen.value === current && (fingerprint === undefined || fingerprint === current)) {
         this.keys.delete(key);
         forget();
         return 'deleted';
