@@ -37,7 +37,8 @@ let adapters: Promise<Adapters> | undefined;
 function getAdapters(config: Config): Promise<Adapters> {
   adapters ??= (async () => {
     const source = clusterSource(config, { env: process.env, logger });
-    const archive = archiveFor(config, { env: process.env, lambda: true });
+    // ARCHIVE_DIR was refused with the configuration: only a bucket reaches here.
+    const archive = archiveFor(config, { env: process.env });
     // The SSM token is read here, once per cold start.
     const store = await sessionStore(config);
     return { source, store, archive };
@@ -53,7 +54,7 @@ export async function handler(event: unknown, context?: Partial<Context>): Promi
   if (context?.awsRequestId) powertools.addContext(context as Context);
   const startedAt = Date.now();
   try {
-    config ??= loadConfig({ env: process.env, defaultMode: 'eks' });
+    config ??= lambdaConfig(loadConfig({ env: process.env, defaultMode: 'eks' }));
   } catch (error) {
     // Bad configuration is the operator's to fix: the invocation fails, naming the variable.
     const message = messageOf(error);
@@ -95,6 +96,12 @@ export async function handler(event: unknown, context?: Partial<Context>): Promi
   }
   publishMetrics(summary, metricsTarget(config, clusterName));
   return summary;
+}
+
+/** What the Lambda refuses besides bad values: an archive directory would vanish with the execution environment. */
+function lambdaConfig(loaded: Config): Config {
+  if (loaded.archive?.dir !== undefined) throw new ConfigError('ARCHIVE_DIR', 'is for the command line; the Lambda archives to ARCHIVE_BUCKET (its stack sets it)');
+  return loaded;
 }
 
 function failedSummary(startedAt: number, message: string, dryRun = false): Summary {

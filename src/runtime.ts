@@ -67,16 +67,9 @@ export async function sessionStore(config: Config, readParameter: (name: string)
   return new UpstashSessionStore(createUpstashClient({ url: upstash.url, token }), config.sessionKeyPrefix);
 }
 
-/**
- * The archive the configuration names, or undefined for none. The Lambda archives to its
- * stack's bucket only: a directory there would vanish with the execution environment.
- */
-export function archiveFor(config: Config, { env, lambda }: { env: Readonly<Record<string, string | undefined>>; lambda: boolean }): Archive | undefined {
+/** The archive the configuration names (a bucket, or a directory), or undefined for none. */
+export function archiveFor(config: Config, { env }: { env: Readonly<Record<string, string | undefined>> }): Archive | undefined {
   const settings = config.archive;
   if (!settings) return undefined;
-  if (settings.dir !== undefined) {
-    if (lambda) throw new ConfigError('ARCHIVE_DIR', 'is for the command line; the Lambda archives to ARCHIVE_BUCKET (its stack sets it)');
-    return new DirectoryArchive(settings.dir);
-  }
-  return new S3Archive(createS3Client({ env }), settings.bucket);
+  return settings.dir !== undefined ? new DirectoryArchive(settings.dir) : new S3Archive(createS3Client({ env }), settings.bucket);
 }

@@ -182,7 +182,7 @@ async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<
       : clusterSource(config, { env: io.env, logger, kubeconfigSetting: typeof flags.kubeconfig === 'string' ? '--kubeconfig' : 'KUBECONFIG' });
   const store = snapshot !== undefined ? undefined : await sessionStore(config);
   // A snapshot is only planned from: it has nothing to archive.
-  const archive = snapshot !== undefined ? undefined : archiveFor(config, { env: io.env, lambda: false });
+  const archive = snapshot !== undefined ? undefined : archiveFor(config, { env: io.env });
   const cluster = source ? await source.forRun() : SnapshotCluster.fromFile(snapshot!);
   if (snapshot !== undefined && config.upstash) {
     logger.info('Read the cluster from a snapshot; the session store is not used');

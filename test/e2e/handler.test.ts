@@ -293,12 +293,17 @@ describe(`dist/handler.mjs on ${NODE === process.execPath ? `this Node (${proces
     expect(bridge.commands).toHaveLength(0);
   });
 
-  it('fails with the variable named, and metrics still emitted, on bad configuration', async () => {
+  it.each([
+    [{ RECONCILIATION_MAX_DELETIONS: '-3' }, /RECONCILIATION_MAX_DELETIONS: must be a whole number from 1 to 100000, got "-3"/],
+    [{ ARCHIVE_BUCKET: 's3://lab-archive' }, /ARCHIVE_BUCKET: must be an S3 bucket name .*, got "s3:\/\/lab-archive"/],
+    // A directory in a Lambda would vanish with its execution environment, and the records with it
+    [{ ARCHIVE_DIR: '/tmp/archive' }, /ARCHIVE_DIR: is for the command line; the Lambda archives to ARCHIVE_BUCKET/],
+  ])('fails with the variable named, and metrics still emitted, on bad configuration (%j)', async (env, message) => {
     // Act
-    const run = await invoke({}, { RECONCILIATION_MAX_DELETIONS: '-3' });
+    const run = await invoke({}, env);
 
     // Assess
-    expect(run.error!.message).toMatch(/RECONCILIATION_MAX_DELETIONS: must be a whole number from 1 to 100000, got "-3"/);
+    expect(run.error!.message).toMatch(message);
     expect(runMetrics(run)).toMatchObject({ Errors: 1, RunsCompleted: 1 });
     expect(server.requests).toHaveLength(0);
   });
