@@ -26,8 +26,8 @@ const REQUIRE_BANNER = [
   'const require = __benchCreateRequire(import.meta.url);',
 ].join('\n');
 
-/** The bench's child entries: bench/child.ts (the scenarios) and bench/keys-child.ts (the session keys' scan). */
-export type ChildEntry = 'child' | 'keys-child';
+/** The bench's child entries: bench/child.ts (the scenarios), bench/keys-child.ts (the session keys' scan) and bench/archive-child.ts (the archive's cost). */
+export type ChildEntry = 'child' | 'keys-child' | 'archive-child';
 
 const built = new Map<ChildEntry, Promise<string>>();
 
@@ -80,7 +80,7 @@ function pruneOldBundles(dir: string): void {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     try {
-      if (/^(keys-)?child-[0-9a-f]{16}\.mjs$/.test(name) && statSync(path).mtimeMs < hourAgo) rmSync(path, { force: true });
+      if (/^((keys|archive)-)?child-[0-9a-f]{16}\.mjs$/.test(name) && statSync(path).mtimeMs < hourAgo) rmSync(path, { force: true });
     } catch {
       // Another bench pruned it first.
     }

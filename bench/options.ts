@@ -27,6 +27,10 @@ export interface CliOptions {
   keysSizes: number[];
   /** Unrelated keys (other applications') per session key. */
   keysUnrelated: number;
+  /** Sessions cleaned in the rows of the archive's bench (bench/archive.ts; `--only archive`). */
+  archiveSessions: number[];
+  /** Live sessions per namespace (4 namespaces) beside them. */
+  archiveLive: number;
   help: boolean;
 }
 
@@ -39,7 +43,7 @@ export const USAGE = `npm run bench [-- FLAGS]
   --baseline-cap N     most sessions the baseline is run on; above, it is extrapolated (default 1500; 0: never)
   --repeat N           runs of the product per scenario; the median wall time is reported (default 3)
   --only a,b           only these scenarios (steady, burst, large, growth-250, growth-2500, growth-25000,
-                       keys)
+                       keys, archive)
   --objects SHAPE      production (default): objects as a real API server returns them (pod
                        template, managedFields, status; sizes printed at the start); small: the
                        tests' few fields, as the bench used before
@@ -67,6 +71,12 @@ export const USAGE = `npm run bench [-- FLAGS]
   --keys-sizes a,b     session keys of its rows, 1% of them stale (default 1000,10000,100000)
   --keys-unrelated N   other applications' keys per session key (default 3: a keyspace 4x the
                        session keys); a row with none is added at the second size
+  --archive-sessions a,b  the archive's cost (the scenario \`archive\`, only with \`--only archive\`): per
+                       row N sessions to clean (the cap raised to N above 50), run with the archive
+                       off, to a directory (DirectoryArchive) and to S3 (S3Archive against moto),
+                       --repeat times each; requests by verb, the store's, the archive's writes,
+                       wall time of the run and of the apply phase (default 50,200)
+  --archive-live N     live sessions per namespace beside them, 4 namespaces (default 2500)
   --cold-runs N        fresh processes per cold-start figure (default 11)
   --no-cold-start      skip the cold-start measurements
 `;
@@ -103,6 +113,8 @@ export function parseOptions(argv: readonly string[]): CliOptions {
     keys: true,
     keysSizes: [1_000, 10_000, 100_000],
     keysUnrelated: 3,
+    archiveSessions: [50, 200],
+    archiveLive: 2_500,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -166,6 +178,12 @@ export function parseOptions(argv: readonly string[]): CliOptions {
         break;
       case '--keys-unrelated':
         options.keysUnrelated = integer(flag, value(), 0);
+        break;
+      case '--archive-sessions':
+        options.archiveSessions = list(flag, value(), 1);
+        break;
+      case '--archive-live':
+        options.archiveLive = integer(flag, value(), 0);
         break;
       case '--help':
       case '-h':

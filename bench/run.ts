@@ -11,6 +11,8 @@ import { runBench } from './bench.js';
 import { repoRoot } from './bundle.js';
 import { measureColdStart, renderColdStart } from './coldstart.js';
 import { KEYS_SCENARIO, keysCases, renderKeys, renderKeysNotes, runKeysBench } from './keys.js';
+import { ARCHIVE_SCENARIO, archiveCases, runArchiveBench } from './archive.js';
+import { archiveChecksHold, renderArchive, renderArchiveChecks, renderArchiveNotes } from './archive-table.js';
 import { cgroupUnavailable, lambdaFlags } from './envelope.js';
 import type { CliOptions } from './options.js';
 import { USAGE, parseOptions } from './options.js';
@@ -46,7 +48,9 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const scenarios = standardScenarios().filter((s) => !options.only || options.only.includes(s.name));
   const keys = !options.sizing && (options.only ? options.only.includes(KEYS_SCENARIO) : options.keys);
-  if (scenarios.length === 0 && !keys) throw new Error(`--only matched no scenario`);
+  // The archive's cost needs moto (python3 -m moto.server): only when asked for by name.
+  const archive = !options.sizing && (options.only?.includes(ARCHIVE_SCENARIO) ?? false);
+  if (scenarios.length === 0 && !keys && !archive) throw new Error(`--only matched no scenario`);
   const machine = {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -74,6 +78,8 @@ async function main(argv: readonly string[]): Promise<number> {
   // Other work on the machine slows both sides; the load average says how much there was.
   const loadBefore = loadavg()[0]!;
   let results: Record<string, unknown>;
+  // A check of the archive's bench that does not hold fails the bench (exit status 1).
+  let failed = false;
   if (options.sizing) {
     const cells = await runSizing({ ...settings, perNamespace: options.sizingSessions, memoryMb: options.sizingMemory, progress });
     process.stdout.write(`\n${renderSizing(cells)}\n`);
@@ -93,6 +99,18 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`\nSession keys: the store's requests, with RECONCILIATION_STALE_KEYS off and report (${tookS.toFixed(0)} s):\n\n${renderKeys(keyRows)}\n\n${renderKeysNotes(keyRows, options.latencyMs)}\n`);
       results = { ...results, keys: { sizes: options.keysSizes, unrelatedPerKey: options.keysUnrelated, tookS, rows: keyRows } };
     }
+    if (archive) {
+      const archiveStarted = performance.now();
+      const archiveRows = await runArchiveBench(archiveCases(options.archiveSessions, options.archiveLive), { ...settings, progress });
+      const tookS = (performance.now() - archiveStarted) / 1000;
+      const each = `${options.repeat} run${options.repeat === 1 ? '' : 's'} of each`;
+      process.stdout.write(
+        `\nThe archive's cost: the product with the archive off, to a directory and to S3, ${each} (${tookS.toFixed(0)} s):\n\n${renderArchive(archiveRows)}\n\n` +
+          `Checks:\n${renderArchiveChecks(archiveRows)}\n\n${renderArchiveNotes(archiveRows, options.latencyMs)}\n`,
+      );
+      results = { ...results, archive: { tookS, rows: archiveRows } };
+      if (!archiveChecksHold(archiveRows)) failed = true;
+    }
   }
   const loadAfter = loadavg()[0]!;
   process.stdout.write(`\nLoad average (1 min) before / after the runs: ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)} on ${machine.cpus} CPUs\n`);
@@ -107,7 +125,7 @@ async function main(argv: readonly string[]): Promise<number> {
     writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`);
     say(`Wrote ${file}`);
   }
-  return 0;
+  return failed ? 1 : 0;
 }
 
 try {

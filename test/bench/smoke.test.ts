@@ -5,6 +5,8 @@
  * figures themselves come from `npm run bench` (docs/performance.md).
  */
 import { describe, expect, it } from 'vitest';
+import { ARCHIVE_SCENARIO, archiveCases, checkAdded, runArchiveBench } from '../../bench/archive.js';
+import { archiveChecksHold, renderArchive, renderArchiveChecks, renderArchiveNotes } from '../../bench/archive-table.js';
 import { runBench } from '../../bench/bench.js';
 import { cgroupUnavailable, lambdaFlags } from '../../bench/envelope.js';
 import { KEYS_SCENARIO, countRequests, keysCases, renderKeys, renderKeysNotes, runKeysBench } from '../../bench/keys.js';
@@ -120,6 +122,63 @@ describe('the benchmark', () => {
     expect(renderKeysNotes(rows, 0)).toContain('EVAL key-sightings 1');
   }, 60_000);
 
+  it('measures what the archive adds per cleaned session: 3 GETs, 1 key read and 1 write, off, to a directory and to S3', async () => {
+    // Prepare: 2 namespaces x 5 production-shaped live sessions and 4 orphans, every session
+    // with its key; no latency and one run of each variant, so it is quick.
+    const cases = archiveCases([4], 5, ['jupyter-lab', 'ubuntu-lab']);
+    expect(cases.map((c) => [c.name, c.orphans, c.maxDeletions])).toEqual([['archive-4', 4, 50]]);
+
+    // Act: the product with the archive off, to a DirectoryArchive and to the S3Archive (moto
+    // behind a counting proxy), each in a child (runArchiveBench checks that every run cleaned
+    // exactly the orphans and their keys, and that the records are there with the bytes written).
+    const [row] = await runArchiveBench(cases, { latencyMs: 0, concurrency: 8, pageSize: undefined, repeat: 1, progress: () => {} });
+
+    // Assess: the requests by verb, the key reads, the writes; the check against `off`.
+    expect(row).toBeDefined();
+    const [off, dir, s3] = row!.variants;
+    expect([off, dir, s3].map((v) => v!.variant)).toEqual(['off', 'dir', 's3']);
+    // Off: 2 x 5 list pages, one Deployment re-check a session, three deletes a session.
+    expect(off!.median.byVerb).toEqual({ list: 10, get: 4, delete: 12 });
+    expect(off!.median.storeCommands.EVAL_RO).toBeUndefined();
+    expect(off!.median.report.writes.calls).toBe(0);
+    expect(off!.median.s3.requests).toBe(0);
+    expect(off!.check).toBeUndefined();
+    for (const on of [dir!, s3!]) {
+      expect(on.median.byVerb).toEqual({ list: 10, get: 4 + 3 * 4, delete: 12 });
+      expect(on.median.storeCommands.EVAL_RO).toBe(4);
+      expect(on.median.report.writes.calls).toBe(4);
+      expect(on.median.records.count).toBe(4);
+      // A record holds three production-shaped objects and a key of about 3.5 KB.
+      expect(on.median.report.writes.bytes / 4).toBeGreaterThan(10 * 1024);
+      expect(on.check).toMatchObject({ holds: true, perSession: { get: 3, keyReads: 1, writes: 1, otherStoreCommands: 0 }, otherChanges: [] });
+      expect(on.applyMs).toBeGreaterThan(0);
+      expect(on.wallMs).toBeGreaterThanOrEqual(on.applyMs);
+    }
+    // S3: one PutObject a record and no other request; the directory: no S3 at all.
+    expect(s3!.median.s3).toMatchObject({ requests: 4, puts: 4 });
+    expect(dir!.median.s3.requests).toBe(0);
+    // The limit counts the GETs and the write as needed: 4 more requests per session.
+    expect(row!.limit.off.requests).toBe(10 + 12);
+    expect(row!.limit.onRequests).toBe(10 + 12 + 4 * 4);
+    expect(archiveChecksHold([row!])).toBe(true);
+
+    // A regression is caught: one GET more, or one store command more, and the check fails.
+    const extraGet = structuredClone(dir!.median);
+    extraGet.byVerb.get += 1;
+    expect(checkAdded(off!.median, extraGet, 4).holds).toBe(false);
+    const extraCommand = structuredClone(s3!.median);
+    extraCommand.storeCommands['SMEMBERS pending-keys'] = (extraCommand.storeCommands['SMEMBERS pending-keys'] ?? 0) + 1;
+    expect(checkAdded(off!.median, extraCommand, 4)).toMatchObject({ holds: false, otherChanges: [expect.stringContaining('store commands other than EVAL_RO')] });
+
+    const table = renderArchive([row!]);
+    expect(table).toContain('| 4 (cap 50) | archive off |');
+    expect(table).toContain('S3 (moto)');
+    const checks = renderArchiveChecks([row!]);
+    expect(checks).toContain('holds: archive-4, S3 (moto)');
+    expect(checks).not.toContain('DOES NOT HOLD');
+    expect(renderArchiveNotes([row!], 0)).toContain('EVAL_RO 4');
+  }, 60_000);
+
   it('counts store requests by what they carry, a pipeline once', () => {
     const counted = countRequests([
       { commands: [['SCAN', '0', 'MATCH', 'lab_session:*', 'COUNT', '1000']] },
@@ -177,6 +236,10 @@ describe('the benchmark', () => {
       only: ['keys'],
     });
     expect(() => parseOptions(['--keys-sizes', '0'])).toThrow(/--keys-sizes/);
+    // The archive's cost: only with --only archive, its rows from flags.
+    expect(parseOptions([])).toMatchObject({ archiveSessions: [50, 200], archiveLive: 2_500 });
+    expect(parseOptions(['--only', ARCHIVE_SCENARIO, '--archive-sessions', '10,20', '--archive-live', '3'])).toMatchObject({ only: ['archive'], archiveSessions: [10, 20], archiveLive: 3 });
+    expect(() => parseOptions(['--archive-sessions', '0'])).toThrow(/--archive-sessions/);
   });
 
   it('computes the limit: pages of each list in sequence, then deletes spread over the concurrency', () => {
