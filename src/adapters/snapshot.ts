@@ -37,7 +37,7 @@ export class SnapshotCluster implements Cluster {
     const items = listItems(document, source, setting);
     let ignored = 0;
     let deployments = 0;
-    const seen = new Set<string>();
+    const seen = new Map<string, ResourceRecord>();
     for (const item of items) {
       // Own properties only: a `kind` of "__proto__" or "toString" is just an unknown kind.
       const kind = typeof item?.kind === 'string' && Object.hasOwn(KINDS, item.kind) ? KINDS[item.kind] : undefined;
@@ -46,19 +46,25 @@ export class SnapshotCluster implements Cluster {
         ignored++;
         continue;
       }
-      // A dump lists each object once; a repeated one is passed over, not acted on twice.
+      const ns = this.namespace(namespace);
+      // EndpointSlices are never acted on: every copy counts, so a ready endpoint in any spares.
+      if (kind === 'EndpointSlice') {
+        ns.endpointSlices.push(toEndpointSliceRecord(namespace, item as EndpointSliceLike));
+        continue;
+      }
+      // A dump lists each object once; a repeated one is passed over, not acted on twice, but
+      // a keep annotation on any copy holds (a dump at odds with itself must not clean more).
       const identity = `${kind}\u0000${namespace}\u0000${item.metadata.name}`;
-      if (seen.has(identity)) {
+      const record = toRecord(kind, namespace, item.metadata);
+      const first = seen.get(identity);
+      if (first) {
+        if (record.keep) first.keep = true;
         ignored++;
         continue;
       }
-      seen.add(identity);
-      const ns = this.namespace(namespace);
-      if (kind === 'EndpointSlice') ns.endpointSlices.push(toEndpointSliceRecord(namespace, item as EndpointSliceLike));
-      else {
-        if (kind === 'Deployment') deployments++;
-        listOf(ns, kind).push(toRecord(kind, namespace, item.metadata));
-      }
+      seen.set(identity, record);
+      if (kind === 'Deployment') deployments++;
+      listOf(ns, kind).push(record);
     }
     this.ignored = ignored;
     this.deploymentCount = deployments;

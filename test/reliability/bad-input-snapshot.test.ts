@@ -188,6 +188,22 @@ describe('Lists with odd items', () => {
     expect(summary.sessions[0]!.resources).toEqual(['Ingress/jupyter-ingress-dup', 'Service/jupyter-service-dup']);
   });
 
+  it('keeps a session when any copy of a repeated object carries the keep annotation, or any copy of a slice a ready endpoint', async () => {
+    // Prepare: dumps at odds with themselves (a generated one found the first case)
+    const keep = { metadata: { name: 'jupyter-ingress-kept', namespace: 'jupyter-lab', annotations: { 'lab-reconciler/keep': 'true' } } };
+    const slice = (endpoints: unknown[]) => ({ kind: 'EndpointSlice', metadata: { name: 'jupyter-service-ready-x', namespace: 'jupyter-lab', labels: { 'kubernetes.io/service-name': 'jupyter-service-ready' } }, endpoints });
+    const document = list(
+      object('Ingress', 'jupyter-ingress-kept'), { ...object('Ingress', 'jupyter-ingress-kept'), ...keep },
+      object('Service', 'jupyter-service-ready'), slice([]), slice([{ conditions: { ready: true } }]),
+    );
+    // Act
+    const result = await plan(file(JSON.stringify(document)));
+    // Assess
+    assessResult(document, result, 'repeated objects');
+    const summary = JSON.parse(result.stdout) as Summary;
+    expect(summary.sessions.map((s) => [s.sessionId, s.action, s.reason])).toEqual([['kept', 'spared', 'keep-annotation'], ['ready', 'spared', 'has-endpoints']]);
+  });
+
   it.each(PROTO_WORDS)('passes over an item whose kind is %j, without crashing', async (kind) => {
     // Prepare
     const document = list(object(kind, 'jupyter-service-a'), object('Service', 'jupyter-service-b'));
