@@ -1,10 +1,11 @@
 /**
  * The command line's archive: a directory, one JSON file per record, at the record's name
- * below it. A record is written whole or not at all (a temporary file, flushed, then renamed),
- * so a run that dies half-way leaves no half record that a restore would trip on.
+ * below it. A record is written whole or not at all (a temporary file, flushed, then linked
+ * under its name), so a run that dies half-way leaves no half record that a restore would
+ * trip on, and an existing record is never replaced.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Archive, ArchiveReader } from '../ports.js';
 
@@ -31,10 +32,13 @@ export class DirectoryArchive implements Archive {
       await file.close();
     }
     try {
-      await rename(temporary, path);
+      // A hard link, not a rename: a record of that name already there is never replaced.
+      await link(temporary, path);
     } catch (error) {
-      await rm(temporary, { force: true });
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${path} exists already: a record is never replaced`, { cause: error });
       throw error;
+    } finally {
+      await rm(temporary, { force: true });
     }
     return path;
   }

@@ -27,7 +27,9 @@ export function createS3Client({ env, requestTimeoutMs = 10_000 }: S3Options): S
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
     followRegionRedirects: true,
     maxAttempts: 3,
-    requestHandler: { connectionTimeout: 3_000, requestTimeout: requestTimeoutMs },
+    // Without throwOnRequestTimeout the SDK only warns when requestTimeout passes, and a write
+    // that never answers would hold the run past the Lambda's deadline.
+    requestHandler: { connectionTimeout: 3_000, requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true },
   });
 }
 

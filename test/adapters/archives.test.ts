@@ -62,6 +62,22 @@ describe('the S3 archive (moto)', () => {
     await expect(archive.write('a/b/c.json', '{}')).rejects.toThrow(/^NoSuchBucket \(HTTP 404\)/);
   });
 
+  it('gives up on an endpoint that takes the request and never answers, in bounded time', async () => {
+    // A server that accepts the connection and the request, then says nothing
+    const { createServer } = await import('node:http');
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const archive = new S3Archive(createS3Client({ env: { ...env, AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` }, requestTimeoutMs: 300 }), BUCKET);
+      // Three attempts of 300 ms and the SDK's backoff; without the bound it hangs past the test's timeout
+      await expect(archive.write('a/b/c.json', '{}')).rejects.toThrow(/timed? ?out|timeout/i);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+
   it('gives up on an endpoint that does not answer, in bounded time, naming the failure', async () => {
     const archive = new S3Archive(createS3Client({ env: { ...env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' }, requestTimeoutMs: 500 }), BUCKET);
     await expect(archive.write('a/b/c.json', '{}')).rejects.toThrow(/ECONNREFUSED/);
@@ -88,6 +104,15 @@ describe('the directory archive', () => {
       join(dir, 'jupyter-lab/abc/2026-11-26T12:00:00.000Z-jupyter.json'),
     ]);
     expect(await new DirectoryRecords(path).list()).toEqual([path]);
+  });
+
+  it('never replaces a record: a second write under the same name fails, and the first stays', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lab-reconciler-dir-'));
+    const archive = new DirectoryArchive(dir);
+    const path = await archive.write('ns/s/t-jupyter.json', 'first');
+    await expect(archive.write('ns/s/t-jupyter.json', 'second')).rejects.toThrow(/exists already: a record is never replaced/);
+    expect(readFileSync(path, 'utf8')).toBe('first');
+    expect(readdirSync(join(dir, 'ns/s'))).toEqual(['t-jupyter.json']);
   });
 
   it('refuses a name that would leave its directory', async () => {
