@@ -35,8 +35,7 @@ import type { StoreRequests } from './keys.js';
 import { countRequests, requestLabel } from './keys.js';
 import type { Limit } from './limit.js';
 import { limitOf } from './limit.js';
-import type { S3Proxy } from './s3-proxy.js';
-import { startS3Proxy } from './s3-proxy.js';
+import { S3Proxy } from '../test/support/s3-proxy.js';
 import type { Scenario } from './scenarios.js';
 import { LAB_NAMESPACES } from './scenarios.js';
 import { checkDeletes } from './seed.js';
@@ -358,7 +357,7 @@ export async function runArchiveBench(cases: readonly Scenario[], options: Archi
     closers.unshift(() => bridge.close());
     const direct = await RespClient.connect(redis.port);
     closers.unshift(() => direct.close());
-    const proxy = await startS3Proxy(moto.url, options.latencyMs);
+    const proxy = await S3Proxy.start({ target: moto.url, latencyMs: options.latencyMs });
     closers.unshift(() => proxy.close());
     // The bucket, made directly at moto (not through the proxy: its log is the runs').
     const s3 = new S3Client({ endpoint: moto.url, region: REGION, forcePathStyle: true, credentials: { accessKeyId: AWS_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: AWS_ENV.AWS_SECRET_ACCESS_KEY } });

@@ -8,7 +8,11 @@
  *  (b) no session key was deleted while a resource of its session existed;
  *  (c) the summary's status and counters match what the servers saw;
  *  (d) the metrics were emitted, Errors as in the summary;
- *  (e) at most two runs without the fault reach the clean state.
+ *  (e) at most two runs without the fault reach the clean state;
+ *  (f) nothing went that the archive does not hold: every run archives (a directory; S3 through
+ *      a fault-injecting proxy to moto for the Lambda and the S3 cases), and at the moment of
+ *      each DELETE served (and each session key's delete) a record holding that uid (that
+ *      value) was already stored; a session reported archive-failed lost nothing.
  * Faults aim at jupyter-lab; ubuntu-lab is reconciled beside it. Cases with confirmation on
  * make two runs under the fault, minutes apart, so that sightings are read and written.
  *
@@ -19,6 +23,13 @@
  * as above and by checkStaleKeys: never a live session's key deleted, never a key deleted that
  * an earlier run had not seen stale long enough, nothing reported from a partial scan, nothing
  * lost; and at most two runs without the fault delete every stale key.
+ *
+ * The archive cases fail each request of the archive step for good (a resource's GET: 500,
+ * timeout, reset; the key's EVAL_RO read: 500, timeout; the record's PutObject to S3: 500
+ * InternalError, 403 AccessDenied, a hang past the client's timeout) and check exactly which
+ * sessions the run left alone (failed, archive-failed, the error naming the request and its
+ * status), then that the next run cleans them and that their records are stored, whole (for S3,
+ * read back from moto); the PutObject faults also once (the SDK retries a 500, not a 403).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK_KEY } from '../../src/adapters/upstash.js';
@@ -26,6 +37,7 @@ import { keySightingKey } from '../../src/adapters/upstash.js';
 import { seedSession } from '../support/lab.js';
 import type { Expectation, KeyExpectation, RunRecord } from './support/fault-checks.js';
 import {
+  checkArchive,
   checkKeysOutliveResources,
   checkMetrics,
   checkNothingLiveDeleted,
@@ -37,8 +49,9 @@ import {
   notConvergedKeys,
   storeOutcome,
 } from './support/fault-checks.js';
-import type { EksCase, KeyCase, KubeCase, StoreCase } from './support/fault-matrix.js';
-import { eksCases, keyCases, kubeCases, storeCases, times } from './support/fault-matrix.js';
+import type { ArchiveCase, EksCase, KeyCase, KubeCase, StoreCase } from './support/fault-matrix.js';
+import { archiveCases, eksCases, injectArchiveFault, keyCases, kubeCases, storeCases, times } from './support/fault-matrix.js';
+import { recordsOf, settlesWithin } from './support/fault-archive.js';
 import {
   CONFIRM_SECONDS,
   KEY_CONFIRM_SECONDS,
@@ -59,9 +72,11 @@ import {
   productAdapters,
   protectedResources,
   resetWorld,
+  seededKeyValue,
   snapshot,
   startWorld,
   stopWorld,
+  useS3Archive,
 } from './support/fault-world.js';
 
 /** The product's own lock time to live (reconcile's default): a lock left behind expires within it. */
@@ -77,6 +92,13 @@ beforeAll(async () => {
   await reconcileRun(w, 'warm-up', { confirm: false, clock: new TestClock(Date.now()), violations: [], adapters: productAdapters(w, 'relaxed') });
 }, 60_000);
 afterAll(async () => {
+  const t = w?.archiveLog.totals;
+  if (t) {
+    console.log(
+      `fault matrix: ${kubeCases().length} Kubernetes, ${storeCases().length} session-store, ${keyCases().length} key-side, 3 race, ${archiveCases().length} archive and ${eksCases().length} DescribeCluster cases; ` +
+        `archive: ${t.directory} records written to directories and ${t.s3} to S3 (moto), ${t.deletesChecked} DELETEs and ${t.keyDeletesChecked} key deletes checked against it at the moment they were served`,
+    );
+  }
   await stopWorld(w);
 });
 
@@ -96,6 +118,7 @@ function judge(run: RunRecord, protectedRes: ReadonlyMap<string, string>, expect
   checkKeysOutliveResources(run);
   checkSummary(run, expected);
   checkMetrics(run);
+  checkArchive(run);
 }
 
 /** Injects the case's fault; returns how often it has hit. */
@@ -175,8 +198,9 @@ async function runReconcileCase(c: KubeCase | StoreCase): Promise<void> {
 }
 
 async function runEksCase(c: EksCase): Promise<void> {
-  // Prepare: a cold start of the Lambda, in EKS mode through the local endpoint.
+  // Prepare: a cold start of the Lambda, in EKS mode through the local endpoint, archiving to S3 (ARCHIVE_BUCKET).
   await resetWorld(w);
+  await useS3Archive(w);
   const violations: string[] = [];
   watchKeyDeletes(w, violations);
   const protectedRes = protectedResources(await snapshot(w));
@@ -270,6 +294,74 @@ async function runKeyCase(c: KeyCase): Promise<void> {
   w.bridge.clearFaults();
   await letLeftLockExpire(c);
   await converge(protectedRes, true, run, {});
+}
+
+/** Longest a run under an archive fault may take: a request that never answers must be ended by the client's timeouts. */
+const ARCHIVE_RUN_LIMIT_MS = 20_000;
+/** The S3 client's request timeout in the hang case (createS3Client's requestTimeoutMs). */
+const S3_REQUEST_TIMEOUT_MS = 400;
+
+function clearAllFaults(): void {
+  w.server.clearFaults();
+  w.bridge.clearFaults();
+  w.archiveServers.proxy.clearFaults();
+}
+
+async function runArchiveCase(c: ArchiveCase): Promise<void> {
+  // Prepare: the world; for the PutObject cases, the archive in S3 through the proxy.
+  await resetWorld(w);
+  const violations: string[] = [];
+  watchKeyDeletes(w, violations);
+  const hanging = c.fault.id === 'timeout';
+  if (c.target.step === 'put') await useS3Archive(w, hanging ? { requestTimeoutMs: S3_REQUEST_TIMEOUT_MS } : {});
+  const protectedRes = protectedResources(await snapshot(w));
+  const clock = new TestClock(Date.now());
+  const adapters = productAdapters(w, hanging ? 'short' : 'relaxed');
+  const hits = injectArchiveFault(w, c);
+
+  // Act: one run under the fault. It must end by itself; one stuck is unblocked (the fault
+  // cleared, hanging requests dropped), so that it writes nothing into a later case.
+  const started = Date.now();
+  const running = reconcileRun(w, 'run under the fault', { confirm: false, clock, violations, adapters });
+  const settled = await settlesWithin(running, ARCHIVE_RUN_LIMIT_MS);
+  if (!settled) {
+    clearAllFaults();
+    w.archiveServers.proxy.dropHanging();
+  }
+  const run = await running;
+  clock.advanceSeconds(CONFIRM_SECONDS + 1);
+  expect(settled, `the run under the fault ended by itself within ${ARCHIVE_RUN_LIMIT_MS} ms (it had not; it ended ${Date.now() - started} ms after it began, once unblocked)`).toBe(true);
+
+  // Assess (a)-(f), and exactly the sessions the fault hit left alone, each with the error that says why.
+  expect(hits(), 'the fault hit the request it aims at').toBeGreaterThan(0);
+  const failing = typeof c.failed === 'number' ? c.failed > 0 : c.failed.length > 0;
+  judge(run, protectedRes, { failed: failing, errorRequired: true, nothingDone: false, listed: new Set(NAMESPACES), confirm: false });
+  const leftAlone = run.summary.sessions.filter((x) => x.reason === 'archive-failed');
+  const ids = leftAlone.map((x) => `${x.namespace}/${x.sessionId}`).sort();
+  if (typeof c.failed === 'number') expect(ids, 'sessions left alone (archive-failed)').toHaveLength(c.failed);
+  else expect(ids, 'sessions left alone (archive-failed)').toEqual([...c.failed].sort());
+  for (const x of leftAlone) expect.soft(x.error, `the error of ${x.namespace}/${x.sessionId}`).toMatch(c.error);
+  const otherwise = run.summary.sessions.filter((x) => x.action === 'failed' && x.reason !== 'archive-failed');
+  expect(otherwise.map((x) => `${x.namespace}/${x.sessionId}: ${x.reason}`), 'sessions failed for another reason').toEqual([]);
+
+  // Act and assess (e): the fault gone, the next runs clean them; each is then archived, whole.
+  clearAllFaults();
+  await converge(protectedRes, false, async (label) => {
+    const next = await reconcileRun(w, label, { confirm: false, clock, violations, adapters });
+    clock.advanceSeconds(CONFIRM_SECONDS + 1);
+    return next;
+  });
+  for (const x of leftAlone) {
+    const prefix = `${x.namespace}/${x.sessionId}/`;
+    const records = await recordsOf(w, prefix);
+    const uids = x.resources.map((ref) => run.before.objects.get(`${ref.split('/')[0]}/${x.namespace}/${ref.split('/')[1]}`)).sort();
+    const keyed = x.sessionKey === 'pending';
+    expect(
+      records.map((r) => ({ uids: r.record.resources.map((o) => o.metadata?.uid).sort(), sessionKey: r.record.sessionKey && { key: r.record.sessionKey.key, value: r.record.sessionKey.value } })),
+      `the records of ${prefix} once cleaned (${w.archive.description})`,
+    ).toEqual([{ uids, sessionKey: keyed ? { key: `${KEY_PREFIX}${x.sessionId}`, value: seededKeyValue(x.sessionId) } : null }]);
+  }
+  expect(violations).toEqual([]);
 }
 
 describe('fault matrix: Kubernetes requests (list pages, Deployment re-check, deletes)', () => {
@@ -398,6 +490,10 @@ describe('races between the key scan and the stale key deletes (RECONCILIATION_S
     await converge(world.protectedRes, true, world.run, { live: ['fresh1'] });
     expect(world.violations).toEqual([]);
   });
+});
+
+describe('fault matrix: the archive step (each resource\'s GET, the key\'s read, the record\'s PutObject to S3)', () => {
+  it.each(archiveCases())('$name', runArchiveCase, 60_000);
 });
 
 describe('fault matrix: DescribeCluster, through the Lambda handler', () => {

@@ -13,7 +13,10 @@
  * just before a run's delete of them reaches Redis. The invariants are checked at each DELETE,
  * at each DEL of a session key and each stale key delete, at each request (who is acting), after
  * each run, after each tick (no live session's key lost), and after the churn stops and two runs
- * converge (no stale key left: they were deleted) (support/soak-monitor.ts).
+ * converge (no stale key left: they were deleted) (support/soak-monitor.ts). Every run archives to
+ * one directory per seed (DirectoryArchive): at each DELETE served a record file must already
+ * hold that very uid, at each delete of a cleaned session's key a record its value, and at the
+ * end every one of them still (support/soak-archive.ts).
  *
  * SOAK_RUNS (default 200) is the number of runs in all; SOAK_RUNS_PER_SEED (default 25) how
  * many each seed makes, the two convergence runs included; SOAK_SEED replays one seed.
@@ -33,6 +36,8 @@ import { Churn } from './support/soak-churn.js';
 import type { MonitorStats, SoakRun } from './support/soak-monitor.js';
 import { Monitor } from './support/soak-monitor.js';
 import { Rng } from './support/soak-random.js';
+import type { ArchiveStats } from './support/soak-archive.js';
+import { SoakArchive } from './support/soak-archive.js';
 import { NAMESPACES, World } from './support/soak-world.js';
 
 function positiveInteger(name: string, fallback: number): number {
@@ -60,7 +65,23 @@ let redis: RedisServer;
 let bridge: UpstashBridge;
 let server: KubeApiServer;
 let direct: RespClient;
-const totals = { seeds: [] as number[], runs: 0, ms: 0, sessions: 0, deletes: 0, conflicts: 0, keyDeletes: 0, reappeared: 0, windowHits: 0, staleDeleted: 0, staleRaced: 0 };
+const totals = {
+  seeds: [] as number[],
+  runs: 0,
+  ms: 0,
+  sessions: 0,
+  deletes: 0,
+  conflicts: 0,
+  keyDeletes: 0,
+  reappeared: 0,
+  windowHits: 0,
+  staleDeleted: 0,
+  staleRaced: 0,
+  records: 0,
+  keyRecords: 0,
+  deletesArchived: 0,
+  keyDeletesArchived: 0,
+};
 
 beforeAll(async () => {
   redis = await startRedisServer();
@@ -78,8 +99,9 @@ afterAll(async () => {
   console.log(
     `race soak: ${totals.runs} runs over seeds ${totals.seeds.join(', ')} in ${(totals.ms / 1000).toFixed(1)} s; ` +
       `${totals.sessions} sessions seeded, ${totals.deletes} deletes accepted, ${totals.conflicts} refused by a uid precondition, ` +
-      `${totals.keyDeletes} session-key DELs checked, ${totals.reappeared} sessions spared because their Deployment was back, ` +
-      `window between the last look and a delete hit ${totals.windowHits} times; ${totals.staleDeleted} stale keys deleted, ${totals.staleRaced} stale key deletes raced`,
+      `${totals.keyDeletes} session-key deletes (DEL or compare-and-delete) checked, ${totals.reappeared} sessions spared because their Deployment was back, ` +
+      `window between the last look and a delete hit ${totals.windowHits} times; ${totals.staleDeleted} stale keys deleted, ${totals.staleRaced} stale key deletes raced; ` +
+      `archive: ${totals.records} session records and ${totals.keyRecords} records of a key alone written, ${totals.deletesArchived} deletes and ${totals.keyDeletesArchived} key deletes checked against them`,
   );
 });
 
@@ -112,6 +134,8 @@ describe('race soak', () => {
         readAbsentInFlight: (namespace, name) => monitor.readAbsentInFlight(namespace, name),
       });
       monitor.churn = churn;
+      const archive = new SoakArchive((message) => monitor.breach(message));
+      monitor.archive = archive;
       server.beforeServe = (request) => monitor.beforeServe(request);
       server.afterServe = (request, answer) => monitor.afterServe(request, answer);
       bridge.beforeCommand = (command) => monitor.beforeCommand(command);
@@ -150,6 +174,8 @@ describe('race soak', () => {
             store,
             logger: errorsInto(run.errors),
             clock: { now: () => run.now },
+            archive: archive.archive,
+            clusterName: 'race-soak',
             ...(run.lockTtlMs === undefined ? {} : { lockTtlMs: run.lockTtlMs }),
           });
         } catch (error) {
@@ -246,10 +272,12 @@ describe('race soak', () => {
         runs += 2;
         await monitor.settle();
 
-        // Assess: the clean state, and every breach seen on the way.
+        // Assess: the clean state, the archive, and every breach seen on the way.
         await monitor.checkCleanState();
+        archive.checkEnd();
       } finally {
-        reportSeed(seed, confirmSeconds, { ...counts }, shapes, runs, monitor.stats, { ...churn.stats }, performance.now() - began);
+        reportSeed(seed, confirmSeconds, { ...counts }, shapes, runs, monitor.stats, archive.stats, { ...churn.stats }, performance.now() - began);
+        archive.remove();
       }
       expect(monitor.stats.windowHits, replay).toBe(0);
       expect(monitor.violations, replay).toEqual([]);
@@ -267,6 +295,7 @@ function reportSeed(
   shapes: Record<string, number>,
   runs: number,
   stats: MonitorStats,
+  archived: ArchiveStats,
   churn: Record<string, number>,
   ms: number,
 ): void {
@@ -283,11 +312,16 @@ function reportSeed(
   totals.windowHits += stats.windowHits;
   totals.staleDeleted += stats.staleKeysDeleted;
   totals.staleRaced += (churn.rewrittenAtKeyDelete ?? 0) + (churn.takenOverAtKeyDelete ?? 0) + (churn.deletedAtKeyDelete ?? 0);
+  totals.records += archived.records;
+  totals.keyRecords += archived.keyRecords;
+  totals.deletesArchived += archived.deletesChecked;
+  totals.keyDeletesArchived += archived.keyDeletesChecked;
   console.log(
     `race soak seed ${seed}: confirm ${confirmSeconds} s, ${sessions} sessions ${JSON.stringify(counts)}, ${runs} runs in ${(ms / 1000).toFixed(1)} s; ` +
       `ticks ${JSON.stringify(shapes)}; runs ${JSON.stringify({ locked: stats.locked, aborted: stats.aborted, partial: stats.partial, dry: stats.dryRuns })}; ` +
       `deletes ${JSON.stringify(stats.deletes)}; cleaned ${stats.sessionsCleaned}; spared as reappeared ${stats.sparedReappeared}; ` +
       `key DELs checked ${stats.keyDeletesChecked}; ${staleKeys} stale keys seeded, stale key deletes sent ${stats.staleKeyDeletesSent}, ` +
-      `stale keys deleted ${stats.staleKeysDeleted}, found gone ${stats.staleKeysGone}, live keys checked ${stats.liveKeysChecked}; churn ${JSON.stringify(churn)}`,
+      `stale keys deleted ${stats.staleKeysDeleted}, found gone ${stats.staleKeysGone}, live keys checked ${stats.liveKeysChecked}; ` +
+      `archive: ${archived.records} session records and ${archived.keyRecords} of a key alone, ${archived.deletesChecked} deletes and ${archived.keyDeletesChecked} key deletes checked against them; churn ${JSON.stringify(churn)}`,
   );
 }

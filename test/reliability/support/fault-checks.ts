@@ -2,14 +2,18 @@
  * How a run is judged: by the servers' own logs and state, never by the product's words.
  * (a) nothing of a live session was deleted; (b) no session key was deleted while a resource
  * of its session existed; (c) the summary's status and counters match what the servers saw;
- * (d) the metrics were emitted; (e) the lab converged.
+ * (d) the metrics were emitted; (e) the lab converged; (f) nothing went that the archive does
+ * not hold.
  */
 import { expect } from 'vitest';
 import type { Summary } from '../../../src/core/report.js';
 import type { RequestRecord } from '../../support/kube-api-server.js';
 import type { RecordedRequest } from '../../support/upstash-bridge.js';
+import type { StoredRecord } from './archive-records.js';
+import { holdsKey, holdsObject } from './archive-records.js';
 import type { State } from './fault-world.js';
 import {
+  CLUSTER,
   DELETABLE,
   FILLER_OTHER,
   FILLER_UNDER_PREFIX,
@@ -40,6 +44,17 @@ export interface RunRecord {
   eks: { requests: number; hits: number };
   /** Each DEL of a session key sent while a resource of that session existed. */
   keyDeleteViolations: string[];
+  /** The archive of the run, as its storage holds it, and what its hooks found (fault-archive.ts). */
+  archive: {
+    description: string;
+    /** The records this run wrote, and every record stored once it had ended. */
+    written: StoredRecord[];
+    stored: StoredRecord[];
+    /** Deletes served (key deletes sent) without a record holding that uid (that value) stored before. */
+    violations: string[];
+    deletesChecked: number;
+    keyDeletesChecked: number;
+  };
   /** The EMF documents written for this run. */
   emf: EmfDocument[];
   /** The run's clock (epoch ms), when the test set it. */
@@ -189,6 +204,57 @@ function checkDeletesFollowRecheck(run: RunRecord): void {
       .some((g) => g.verb === 'get' && g.kind === 'Deployment' && g.namespace === r.namespace && g.name === deployment && g.status === 404 && g.fault === undefined);
     expect.soft(checked, `${run.label}: delete of ${r.kind}/${r.namespace}/${r.name} without a GET of ${deployment} answered 404 first`).toBe(true);
   });
+}
+
+/**
+ * (f) Nothing deleted that cannot be put back. At each DELETE served and each session key's
+ * delete, a record holding that uid (that value) was already stored (the hooks); each session
+ * whose resources the run deleted names a record the run wrote, holding them; the records say
+ * what the contract says; a session reported `archive-failed` lost nothing (no DELETE sent for
+ * it, its resources and key still there, no record); and every key gone (stale ones too) is
+ * held with its value by a stored record, a deleted stale key's by the one its summary names.
+ */
+export function checkArchive(run: RunRecord): void {
+  const { summary: s, before, after, archive } = run;
+  const where = (what: string) => `${run.label}: ${what} (archive ${archive.description}; summary ${brief(s)})`;
+  expect.soft(archive.violations, where('deletes without a record stored before them')).toEqual([]);
+  for (const { name, record } of archive.written) {
+    // A session's, or a key's alone (a stale or a pending key: no namespace, no resources).
+    const expectedName = record.namespace === null ? `_keys/${record.sessionId}/${s.startedAt}.json` : `${record.namespace}/${record.sessionId}/${s.startedAt}-${record.labType}.json`;
+    expect.soft([name, record.version, record.cluster, record.runStartedAt], where(`record ${name}`)).toEqual([expectedName, 1, CLUSTER, s.startedAt]);
+  }
+  const served = run.kube.filter((r) => r.verb === 'delete' && r.fault === undefined && r.status !== undefined && r.status < 300);
+  for (const session of s.sessions) {
+    const what = `${session.namespace}/${session.labType}/${session.sessionId} (${session.action}/${session.reason})`;
+    const refs = session.resources.map((r) => `${r.split('/')[0]}/${session.namespace}/${r.split('/')[1]}`);
+    const deleted = served.filter((r) => refs.includes(`${r.kind}/${r.namespace}/${r.name}`));
+    const mine = archive.written.filter((w) => w.record.namespace === session.namespace && w.record.sessionId === session.sessionId && w.record.labType === session.labType);
+    if (deleted.length > 0) {
+      const record = mine.find((w) => session.archive?.endsWith(w.name));
+      expect.soft(record?.name, where(`${what}: the record its summary names (${session.archive ?? 'none'}), written by this run`)).toBeDefined();
+      for (const d of deleted) {
+        const uid = before.objects.get(`${d.kind}/${d.namespace}/${d.name}`);
+        expect.soft(record !== undefined && holdsObject(record, d.kind!, d.namespace!, d.name!, uid), where(`${what}: its record holds ${d.kind}/${d.name} (uid ${uid})`)).toBe(true);
+      }
+    }
+    if (session.reason !== 'archive-failed') continue;
+    expect.soft(session.action, where(`${what}: its action`)).toBe('failed');
+    expect.soft(run.kube.filter((r) => r.verb === 'delete' && refs.includes(`${r.kind}/${r.namespace}/${r.name}`)).length, where(`${what}: DELETEs sent`)).toBe(0);
+    expect.soft(refs.filter((ref) => after.objects.get(ref) !== before.objects.get(ref)), where(`${what}: resources gone or replaced`)).toEqual([]);
+    if (before.keys.has(session.sessionId)) expect.soft(after.keys.has(session.sessionId), where(`${what}: its key is still there`)).toBe(true);
+    expect.soft(['pending', 'kept'].includes(session.sessionKey ?? ''), where(`${what}: sessionKey ${session.sessionKey}`)).toBe(true);
+    expect.soft(mine.map((w) => w.name), where(`${what}: records written for it`)).toEqual([]);
+  }
+  // Keys: every one gone (a cleaned session's, a pending or a stale one) is held with its value by a record.
+  for (const id of [...before.keys].filter((k) => !after.keys.has(k))) {
+    const key = `${KEY_PREFIX}${id}`;
+    const value = before.keyValues.get(id)!;
+    expect.soft(archive.stored.some((r) => holdsKey(r, key, value)), where(`the key ${key} went; a record holds its value ${value}`)).toBe(true);
+  }
+  for (const k of s.staleSessionKeys.filter((x) => x.action === 'deleted')) {
+    const record = archive.written.find((r) => k.archive?.endsWith(r.name));
+    expect.soft(record?.name, where(`stale key ${k.key} deleted: the record its summary names (${k.archive ?? 'none'}), written by this run`)).toBe(`_keys/${k.sessionId}/${s.startedAt}.json`);
+  }
 }
 
 /** (d) One run-level EMF document, its values those of the summary and of what happened. */

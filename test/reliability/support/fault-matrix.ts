@@ -7,8 +7,11 @@
 import type { FaultEffect as KubeFaultEffect, FaultMatch } from '../../support/kube-api-server.js';
 import type { EksFaultEffect } from '../../support/eks.js';
 import type { FaultEffect as BridgeFaultEffect } from '../../support/upstash-bridge.js';
+import type { S3FaultEffect } from '../../support/s3-proxy.js';
 import { KEY_SIGHTINGS, LOCK_KEY, PENDING_KEYS } from '../../../src/adapters/upstash.js';
+import { sessionKeysDeletedBy } from './archive-records.js';
 import { isKeySightingsEval, staleKeyDeleteOf } from './fault-runs.js';
+import type { World } from './fault-world.js';
 import { FAULTED_NAMESPACE, KEY_PREFIX } from './fault-world.js';
 
 export type Mode = 'transient' | 'persistent';
@@ -67,6 +70,8 @@ export const KUBE_TARGETS: readonly KubeTarget[] = [
     [1, 2].map((page) => ({ id: `list ${kind} page ${page}`, match: { verb: 'list', kind, namespace: FAULTED_NAMESPACE, page } as FaultMatch, listPage: page })),
   ),
   { id: 'GET Deployment (re-check)', match: { verb: 'get', kind: 'Deployment', namespace: FAULTED_NAMESPACE } },
+  // Each resource read whole for the archive, just before the session's first delete.
+  ...(['Ingress', 'Service', 'ConfigMap'] as const).map((kind) => ({ id: `GET ${kind} (archive read)`, match: { verb: 'get', kind, namespace: FAULTED_NAMESPACE } as FaultMatch })),
   ...(['Ingress', 'Service', 'ConfigMap'] as const).map((kind) => ({ id: `delete ${kind}`, match: { verb: 'delete', kind, namespace: FAULTED_NAMESPACE } as FaultMatch })),
 ];
 
@@ -79,7 +84,7 @@ export interface StoreTarget {
   needsConfirmation?: boolean;
   /**
    * A lost answer (the command ran, the reset came after) has one right outcome: a write
-   * that is idempotent or checkable (lock, sightings, pending set). Not for the DELs, whose
+   * that is idempotent or checkable (lock, sightings, pending set). Not for the key deletes, whose
    * retry finds nothing to delete and so cannot tell who deleted the key.
    */
   lostAnswer: boolean;
@@ -93,15 +98,20 @@ export interface StoreTarget {
 }
 
 const hasKey = (command: readonly string[], test: (key: string) => boolean) => command.slice(1).some(test);
+/** The archive's read of a session key: `EVAL_RO script 1 lab_session:{id}`. */
+export const isSessionKeyRead = (command: readonly string[]): boolean => command[0] === 'EVAL_RO' && command[2] === '1' && (command[3]?.startsWith(KEY_PREFIX) ?? false);
 const SIGHTING = 'lab-reconciler:sighting:';
 
 export const STORE_TARGETS: readonly StoreTarget[] = [
   { id: 'lock SET NX', command: 'SET', match: (c) => c[1] === LOCK_KEY, lostAnswer: true, failure: 'error', isLock: true },
   { id: 'sightings SET NX/MGET pipeline', command: '*', match: (c) => (c[0] === 'SET' || c[0] === 'MGET') && hasKey(c, (k) => k.startsWith(SIGHTING)), needsConfirmation: true, lostAnswer: true, failure: 'error' },
+  // The session key read whole for the archive (EVAL_RO of the read script): a read, so a lost answer is just retried.
+  { id: 'session key read EVAL_RO', command: 'EVAL_RO', match: isSessionKeyRead, lostAnswer: true, failure: 'error' },
   { id: 'pending-keys SADD', command: 'SADD', match: (c) => c[1] === PENDING_KEYS, lostAnswer: true, failure: 'error' },
   { id: 'pending-keys SMEMBERS', command: 'SMEMBERS', match: (c) => c[1] === PENDING_KEYS, lostAnswer: false, failure: 'error' },
   { id: 'pending-keys SREM', command: 'SREM', match: (c) => c[1] === PENDING_KEYS, lostAnswer: true, failure: 'benign' },
-  { id: 'session key DEL', command: 'DEL', match: (c) => hasKey(c, (k) => k.startsWith(KEY_PREFIX)), lostAnswer: false, failure: 'error' },
+  // A DEL, or, with an archive, the EVAL that deletes the key only while it holds the value archived.
+  { id: 'session key delete', command: '*', match: (c) => sessionKeysDeletedBy(c, KEY_PREFIX).length > 0, lostAnswer: false, failure: 'error' },
   { id: 'sighting DEL', command: 'DEL', match: (c) => hasKey(c, (k) => k.startsWith(SIGHTING)), needsConfirmation: true, lostAnswer: false, failure: 'error' },
   { id: 'unlock EVAL', command: 'EVAL', match: (c) => hasKey(c, (k) => k === LOCK_KEY), lostAnswer: true, failure: 'error' },
 ];
@@ -138,7 +148,7 @@ const CONFIRMED_EXTRAS: { target: string; fault: string; mode: Mode }[] = [
   { target: 'list Deployment page 2', fault: '500', mode: 'persistent' },
   { target: 'delete Service', fault: 'reset', mode: 'persistent' },
   { target: 'GET Deployment (re-check)', fault: '403', mode: 'transient' },
-  { target: 'session key DEL', fault: '503', mode: 'transient' },
+  { target: 'session key delete', fault: '503', mode: 'transient' },
   { target: 'pending-keys SADD', fault: 'timeout', mode: 'persistent' },
 ];
 
@@ -256,3 +266,69 @@ export function keyCases(): KeyCase[] {
 }
 
 export const times = (mode: Mode): number => (mode === 'persistent' ? Infinity : 1);
+
+/**
+ * The archive cases: each request of the archive step failing, with what the run under it must
+ * then report exactly (the crossed cases above judge the same requests under every fault, by
+ * the general checks only). `get`: a resource's read, in the faulted namespace; `key read`: the
+ * session key's read at the bridge; `put`: the record's PutObject to S3 (the real S3Archive,
+ * through the proxy to moto). `failed` lists the sessions (`namespace/sessionId`) that must be
+ * `failed`/`archive-failed`, or says how many, when which one depends on the order of the work.
+ */
+export interface ArchiveCase {
+  layer: 'archive';
+  name: string;
+  target: { step: 'get'; kind: 'Service' | 'Ingress' | 'ConfigMap' } | { step: 'key read' } | { step: 'put' };
+  fault: { id: string; kube?: KubeFaultEffect; store?: BridgeFaultEffect; s3?: S3FaultEffect };
+  mode: Mode;
+  failed: readonly string[] | number;
+  /** What each failed session's error must say. */
+  error: RegExp;
+}
+
+const JUPYTER_ORPHANS = ['jupyter-lab/jdead1', 'jupyter-lab/jdead2'];
+/** Every session a clean run cleans: those whose key it may delete, and `shared` in ubuntu-lab, whose key is alive elsewhere. */
+const ALL_ORPHANS = [...JUPYTER_ORPHANS, 'ubuntu-lab/udead1', 'ubuntu-lab/shared'];
+const KEY_READERS = [...JUPYTER_ORPHANS, 'ubuntu-lab/udead1'];
+
+export function archiveCases(): ArchiveCase[] {
+  const cases: ArchiveCase[] = [];
+  const gets = [
+    { id: '500', kube: { type: 'status', code: 500 } as KubeFaultEffect },
+    { id: 'timeout', kube: { type: 'hang' } as KubeFaultEffect },
+    { id: 'reset', kube: { type: 'reset' } as KubeFaultEffect },
+  ];
+  for (const kind of ['Service', 'Ingress', 'ConfigMap'] as const) {
+    for (const fault of gets) {
+      const error = new RegExp(`^could not read ${kind}/${kind === 'Service' ? 'jupyter-service' : kind === 'Ingress' ? 'jupyter-ingress' : 'jupyter-config'}-jdead\\d for the archive, so nothing was deleted: `);
+      cases.push({ layer: 'archive', name: `archive GET ${kind} × ${fault.id} (persistent)`, target: { step: 'get', kind }, fault, mode: 'persistent', failed: JUPYTER_ORPHANS, error });
+    }
+  }
+  const keyRead = /^could not read session key lab_session:\w+ for the archive, so nothing was deleted: /;
+  cases.push(
+    { layer: 'archive', name: 'archive key read EVAL_RO × 500 (persistent)', target: { step: 'key read' }, fault: { id: '500', store: { status: 500, body: { error: 'ERR internal error' } } }, mode: 'persistent', failed: KEY_READERS, error: keyRead },
+    { layer: 'archive', name: 'archive key read EVAL_RO × timeout (persistent)', target: { step: 'key read' }, fault: { id: 'timeout', store: 'hang' }, mode: 'persistent', failed: KEY_READERS, error: keyRead },
+  );
+  const put = (status: string) => new RegExp(`^could not write the archive record \\S+ to s3://\\S+, so nothing was deleted: ${status}`);
+  cases.push(
+    { layer: 'archive', name: 'archive S3 PutObject × 500 InternalError (persistent)', target: { step: 'put' }, fault: { id: '500', s3: 'internal-error' }, mode: 'persistent', failed: ALL_ORPHANS, error: put('InternalError \\(HTTP 500\\)') },
+    { layer: 'archive', name: 'archive S3 PutObject × 403 AccessDenied (persistent)', target: { step: 'put' }, fault: { id: '403', s3: 'access-denied' }, mode: 'persistent', failed: ALL_ORPHANS, error: put('AccessDenied \\(HTTP 403\\)') },
+    { layer: 'archive', name: 'archive S3 PutObject × timeout (persistent)', target: { step: 'put' }, fault: { id: 'timeout', s3: 'hang' }, mode: 'persistent', failed: ALL_ORPHANS, error: put('.*(timed? ?out|Timeout)') },
+    // Once: the SDK retries a 500 by itself, and nothing fails; a 403 it does not, and one session waits for the next run.
+    { layer: 'archive', name: 'archive S3 PutObject × 500 InternalError (transient)', target: { step: 'put' }, fault: { id: '500', s3: 'internal-error' }, mode: 'transient', failed: [], error: /^$/ },
+    { layer: 'archive', name: 'archive S3 PutObject × 403 AccessDenied (transient)', target: { step: 'put' }, fault: { id: '403', s3: 'access-denied' }, mode: 'transient', failed: 1, error: put('AccessDenied \\(HTTP 403\\)') },
+  );
+  return cases;
+}
+
+/** Injects an archive case's fault where it aims; returns how often it has hit. */
+export function injectArchiveFault(w: World, c: ArchiveCase): () => number {
+  const n = times(c.mode);
+  const fault =
+    c.target.step === 'get'
+      ? w.server.injectFault({ verb: 'get', kind: c.target.kind, namespace: FAULTED_NAMESPACE, effect: c.fault.kube!, times: n })
+      : c.target.step === 'key read'
+        ? w.bridge.fail({ command: 'EVAL_RO', match: isSessionKeyRead, effect: c.fault.store!, times: n })
+        : w.archiveServers.proxy.failPuts({ effect: c.fault.s3!, times: n });
+  return () => fault.hits;
+}

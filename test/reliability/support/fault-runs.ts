@@ -7,10 +7,12 @@ import { publishMetrics } from '../../../src/adapters/metrics.js';
 import { KEY_SIGHTINGS, keySightingKey } from '../../../src/adapters/upstash.js';
 import type { StaleKeysMode } from '../../../src/core/keys.js';
 import type { Summary } from '../../../src/core/report.js';
-import type { Cluster, Clock, SessionStore } from '../../../src/ports.js';
+import type { Archive, Cluster, Clock, SessionStore } from '../../../src/ports.js';
 import { reconcile } from '../../../src/reconcile.js';
 import { settings } from '../../support/lab.js';
 import type { EmfDocument, RunRecord } from './fault-checks.js';
+import { keyDeletesIn, sessionKeysDeletedBy } from './archive-records.js';
+import { ARCHIVE_BUCKET, checkKeyArchived } from './fault-archive.js';
 import type { World } from './fault-world.js';
 import { CLUSTER, CREDENTIALS, KEY_PREFIX, NAMESPACES, REGION, liveResourcesOfId, snapshot } from './fault-world.js';
 
@@ -43,21 +45,24 @@ export function staleKeyDeleteOf(command: readonly string[]): string | undefined
 export const isKeySightingsEval = (command: readonly string[]): boolean => command[0] === 'EVAL' && command[3] === KEY_SIGHTINGS;
 
 /**
- * Records each DEL of a session key, and each stale key delete, sent while a resource of that
+ * Records each delete of a session key (a DEL, or the EVAL that deletes it only while it holds
+ * the value archived), and each stale key delete, sent while a resource of that
  * session exists on the API server. A stale key delete sent again (the same command: a retry,
  * its first answer lost) is left out: the first was sent before the resources came, and the
  * compare-and-delete must find the key changed, which the state after the run shows.
- * `then`, when given, runs after the check, before the command reaches Redis (a race case's other actor).
+ * At each delete of a key under the prefix (stale ones too), a stored record must hold the value it takes.
+ * `then`, when given, runs after the checks, before the command reaches Redis (a race case's other actor).
  */
 export function watchKeyDeletes(w: World, violations: string[], then?: (command: readonly string[]) => void | Promise<void>): void {
   const staleDeletesSent = new Set<string>();
-  w.bridge.beforeCommand = (command) => {
-    if (['DEL', 'UNLINK', 'GETDEL'].includes(command[0] ?? '')) {
-      for (const key of command.slice(1).filter((k) => k.startsWith(KEY_PREFIX))) {
-        const left = liveResourcesOfId(w, key.slice(KEY_PREFIX.length));
-        if (left.length > 0) violations.push(`${command[0]} ${key} while ${left.join(', ')} existed`);
-      }
+  w.bridge.beforeCommand = async (command) => {
+    const keys = sessionKeysDeletedBy(command, KEY_PREFIX);
+    for (const key of keys) {
+      const left = liveResourcesOfId(w, key.slice(KEY_PREFIX.length));
+      if (left.length > 0) violations.push(`${command[0]} ${key} while ${left.join(', ')} existed`);
     }
+    // And a record holds the value about to go, whatever the delete (fault-archive.ts).
+    for (const d of keyDeletesIn(command, KEY_PREFIX)) await checkKeyArchived(w, d);
     const stale = staleKeyDeleteOf(command);
     const retry = stale !== undefined && staleDeletesSent.has(command.join('\u0000'));
     if (stale !== undefined && !retry) {
@@ -116,8 +121,13 @@ async function recorded(
   const eksFrom = w.eks.requests.length;
   const hitsFrom = eksHits();
   const violationsFrom = violations.length;
+  const archiveFrom = { violations: w.archiveLog.violations.length, deletes: w.archiveLog.deletesChecked, keyDeletes: w.archiveLog.keyDeletesChecked };
+  const storedBefore = new Set(w.archive.stored().map((s) => s.name));
   const { summary, emf } = await act();
   const after = await snapshot(w);
+  const stored = w.archive.stored();
+  const written = stored.filter((s) => !storedBefore.has(s.name));
+  w.archiveLog.totals[w.archive.kind] += written.length;
   return {
     label,
     summary,
@@ -127,6 +137,14 @@ async function recorded(
     store: w.bridge.requests.slice(storeFrom),
     eks: { requests: w.eks.requests.length - eksFrom, hits: eksHits() - hitsFrom },
     keyDeleteViolations: violations.slice(violationsFrom),
+    archive: {
+      description: w.archive.description,
+      written,
+      stored,
+      violations: w.archiveLog.violations.slice(archiveFrom.violations),
+      deletesChecked: w.archiveLog.deletesChecked - archiveFrom.deletes,
+      keyDeletesChecked: w.archiveLog.keyDeletesChecked - archiveFrom.keyDeletes,
+    },
     emf,
   };
 }
@@ -138,7 +156,13 @@ async function recorded(
 export function reconcileRun(
   w: World,
   label: string,
-  options: { confirm: boolean; clock: Clock; violations: string[]; adapters: { cluster: Cluster; store: SessionStore }; staleKeys?: StaleKeysMode },
+  options: {
+    confirm: boolean;
+    clock: Clock;
+    violations: string[];
+    adapters: { cluster: Cluster; store: SessionStore; archive?: Archive; clusterName?: string };
+    staleKeys?: StaleKeysMode;
+  },
 ): Promise<RunRecord> {
   const now = options.clock.now();
   const runSettings = settings({
@@ -164,7 +188,7 @@ export function reconcileRun(
   ).then((run) => ({ ...run, now }));
 }
 
-/** The Lambda's environment for the world: EKS mode through the local endpoint, the bridge as Upstash. */
+/** The Lambda's environment for the world: EKS mode through the local endpoint, the bridge as Upstash, the archive in S3 (the proxy to moto). */
 function lambdaEnvironment(w: World): Record<string, string | undefined> {
   return {
     K8S_MODE: undefined,
@@ -186,6 +210,9 @@ function lambdaEnvironment(w: World): Record<string, string | undefined> {
     UPSTASH_REDIS_REST_URL: w.bridge.url,
     UPSTASH_REDIS_REST_TOKEN: w.bridge.token,
     UPSTASH_REDIS_REST_TOKEN_PARAMETER: undefined,
+    ARCHIVE_BUCKET: ARCHIVE_BUCKET,
+    ARCHIVE_DIR: undefined,
+    AWS_ENDPOINT_URL_S3: w.archiveServers.proxy.url,
     METRICS_NAMESPACE: undefined,
   };
 }

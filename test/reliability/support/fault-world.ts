@@ -1,12 +1,14 @@
 /**
  * The world the fault matrix runs in: one local API server, one redis-server behind the
  * Upstash bridge, one local EKS endpoint, shared by every case and reset between them; the
- * lab seeded the same way for every case; and snapshots of its state, read from the servers
- * themselves (never from the product), to judge each run by.
+ * lab seeded the same way for every case; moto behind a fault-injecting proxy, and a fresh
+ * directory, for the archive (fault-archive.ts); and snapshots of its state, read from the
+ * servers themselves (never from the product), to judge each run by.
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesCluster } from '../../../src/adapters/kubernetes.js';
 import type { RetryPolicy } from '../../../src/adapters/retry.js';
+import type { Archive } from '../../../src/ports.js';
 import { KEY_SIGHTINGS, LOCK_KEY, PENDING_KEYS, UpstashSessionStore, createUpstashClient, keySightingKey } from '../../../src/adapters/upstash.js';
 import type { EksEndpoint } from '../../support/eks.js';
 import { checkEksToken, startEksEndpoint } from '../../support/eks.js';
@@ -17,6 +19,8 @@ import type { RedisServer } from '../../support/redis-server.js';
 import { startRedisServer } from '../../support/redis-server.js';
 import { RespClient } from '../../support/resp-client.js';
 import { UpstashBridge } from '../../support/upstash-bridge.js';
+import type { ArchiveLog, ArchiveServers, ArchiveUnderTest } from './fault-archive.js';
+import { directoryArchive, emptyArchiveLog, s3Archive, startArchiveServers, stopArchiveServers, watchArchivedDeletes } from './fault-archive.js';
 
 export const CLUSTER = 'fault-matrix';
 export const REGION = 'us-east-1';
@@ -75,6 +79,8 @@ const NOT_READY: Record<string, 'not-ready' | 'none'> = { jlive2: 'not-ready', u
 export const KEYS_TO_DELETE = ['jdead1', 'jdead2', 'udead1'];
 /** Every id seeded with a key. */
 export const ALL_IDS = [...new Set(SESSIONS.map((s) => s.sessionId))];
+/** The value of a seeded session's key (what its archive record must hold). */
+export const seededKeyValue = (id: string): string => JSON.stringify({ user: 'ada', id });
 
 /**
  * The store's side of the both-directions cases (seeded by `resetWorld(w, { keys: true })`):
@@ -99,6 +105,11 @@ export interface World {
   redis: RedisServer;
   direct: RespClient;
   eks: EksEndpoint;
+  archiveServers: ArchiveServers;
+  /** Where the case's runs archive: a fresh directory after each reset, or S3 ({@link useS3Archive}). */
+  archive: ArchiveUnderTest;
+  /** What the archive's hooks found since the last reset (and over the file). */
+  archiveLog: ArchiveLog;
 }
 
 /** Starts every server; the API server accepts its own token and valid EKS tokens for CLUSTER. */
@@ -111,7 +122,8 @@ export async function startWorld(): Promise<World> {
     authenticate: (token) => token === server?.token || checkEksToken(token, { cluster: CLUSTER, region: REGION, ...CREDENTIALS }) === undefined,
   });
   const eks = await startEksEndpoint({ name: CLUSTER, endpoint: server.url, caData: server.caData });
-  return { server, bridge, redis, direct, eks };
+  const archiveServers = await startArchiveServers();
+  return { server, bridge, redis, direct, eks, archiveServers, archive: directoryArchive(archiveServers), archiveLog: emptyArchiveLog() };
 }
 
 export async function stopWorld(w: World | undefined): Promise<void> {
@@ -121,12 +133,21 @@ export async function stopWorld(w: World | undefined): Promise<void> {
   await w.eks.close();
   await w.server.close();
   await w.redis.stop();
+  await stopArchiveServers(w.archiveServers);
 }
 
-/** Empties every server, then seeds the lab and its session keys (with `keys`, the stale keys, the leak and the filler too). */
+/**
+ * Empties every server, then seeds the lab and its session keys (with `keys`, the stale keys,
+ * the leak and the filler too); the runs archive to a fresh directory, every DELETE checked
+ * against it.
+ */
 export async function resetWorld(w: World, options: { keys?: boolean } = {}): Promise<void> {
   w.server.reset();
   w.bridge.reset();
+  w.archiveServers.proxy.reset();
+  w.archive = directoryArchive(w.archiveServers);
+  w.archiveLog = { ...emptyArchiveLog(), totals: w.archiveLog.totals };
+  watchArchivedDeletes(w);
   w.eks.clearFaults();
   w.eks.requests.length = 0;
   w.eks.failWith = undefined;
@@ -139,7 +160,7 @@ export async function resetWorld(w: World, options: { keys?: boolean } = {}): Pr
       now,
     });
   }
-  for (const id of ALL_IDS) await w.direct.call('SET', `${KEY_PREFIX}${id}`, JSON.stringify({ user: 'ada', id }));
+  for (const id of ALL_IDS) await w.direct.call('SET', `${KEY_PREFIX}${id}`, seededKeyValue(id));
   if (!options.keys) return;
   seedSession(w.server, LEAKED.namespace, LEAKED.labType, LEAKED.sessionId, { deployment: true, service: false, ingress: false, configMap: false, now });
   const values: string[] = [];
@@ -152,14 +173,21 @@ export async function resetWorld(w: World, options: { keys?: boolean } = {}): Pr
 /** Whether a session id is one of the filler's (never judged). */
 export const isFiller = (id: string): boolean => id.startsWith('Filler_');
 
-/** The product's adapters, wired to the world, as a warm Lambda keeps them between runs. */
-export function productAdapters(w: World, timeouts: TimeoutProfile): { cluster: KubernetesCluster; store: UpstashSessionStore } {
+/** From now until the next reset, the case's runs archive to S3 (through the proxy, to moto), and the checks read S3. */
+export async function useS3Archive(w: World, options: { requestTimeoutMs?: number } = {}): Promise<void> {
+  w.archive = await s3Archive(w.archiveServers, options);
+}
+
+/** The product's adapters, wired to the world, as a warm Lambda keeps them between runs; the archive is the world's now. */
+export function productAdapters(w: World, timeouts: TimeoutProfile): { cluster: KubernetesCluster; store: UpstashSessionStore; archive: Archive; clusterName: string } {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(w.server.kubeconfig());
   const { kubeMs, storeMs } = TIMEOUTS[timeouts];
   return {
     cluster: new KubernetesCluster({ kubeConfig, concurrency: 8, pageSize: PAGE_SIZE, retry: KUBE_RETRY, requestTimeoutMs: kubeMs }),
     store: new UpstashSessionStore(createUpstashClient({ url: w.bridge.url, token: w.bridge.token, timeoutMs: storeMs }), KEY_PREFIX),
+    archive: w.archive.archive,
+    clusterName: CLUSTER,
   };
 }
 
@@ -182,6 +210,8 @@ export interface State {
   readyServices: Set<string>;
   /** Session ids whose `lab_session:` key exists. */
   keys: Set<string>;
+  /** Their values (all strings). */
+  keyValues: Map<string, string>;
   lock: string | null;
   /** Milliseconds left on the lock (-1: no expiry, -2: no lock). */
   lockTtlMs: number;
@@ -209,6 +239,8 @@ export async function snapshot(w: World): Promise<State> {
   }
   const rawKeys = (await w.direct.call('KEYS', `${KEY_PREFIX}*`)) as Buffer[];
   const keys = new Set(rawKeys.map((k) => String(k).slice(KEY_PREFIX.length)));
+  const rawValues = rawKeys.length > 0 ? ((await w.direct.call('MGET', ...rawKeys.map(String))) as (Buffer | null)[]) : [];
+  const keyValues = new Map([...keys].map((id, i) => [id, String(rawValues[i])]));
   const lock = await w.direct.call('GET', LOCK_KEY);
   const lockTtlMs = Number(await w.direct.call('PTTL', LOCK_KEY));
   const pending = ((await w.direct.call('SMEMBERS', PENDING_KEYS)) as Buffer[]).map(String).sort();
@@ -218,7 +250,7 @@ export async function snapshot(w: World): Promise<State> {
   const keySightings = new Map(sightingKeys.map((key, i) => [key.slice(sightingPrefix.length), String(sightingValues[i])]));
   const keySightingSet = ((await w.direct.call('SMEMBERS', KEY_SIGHTINGS)) as Buffer[]).map(String).sort();
   const otherKeys = ((await w.direct.call('KEYS', `${FILLER_OTHER_PREFIX}*`)) as Buffer[]).length;
-  return { objects, readyServices, keys, lock: lock === null ? null : String(lock), lockTtlMs, pending, keySightings, keySightingSet, otherKeys };
+  return { objects, readyServices, keys, keyValues, lock: lock === null ? null : String(lock), lockTtlMs, pending, keySightings, keySightingSet, otherKeys };
 }
 
 /** The resources (any kind, any namespace) of a session id that still exist. */

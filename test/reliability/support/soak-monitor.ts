@@ -3,14 +3,17 @@
  * server serves, at each DEL of a session key and each stale key delete the bridge passes to
  * Redis, at each request for who is acting), after each run (its summary against what the
  * servers saw), after each tick (every live session's key still there), and at the end (the
- * clean state: no key without a session left, so the truly stale keys were deleted). Every
+ * clean state: no key without a session left, so the truly stale keys were deleted); and, with
+ * the archive (soak-archive.ts), at each DELETE and each key delete (stale keys too), that a
+ * record already holds that uid or value, and at the end that they all still do. Every
  * breach is written down as a sentence naming the run, the object and the moment; the test
  * asserts that none was.
  */
 import type { KubeObject, ParsedRequest } from '../../support/kube-api-server.js';
-import type { RunSettings } from '../../../src/reconcile.js';
-import type { Summary } from '../../../src/core/report.js';
+import { keyDeletesIn, sessionKeysDeletedBy } from './archive-records.js';
+import type { SoakArchive } from './soak-archive.js';
 import type { Churn } from './soak-churn.js';
+import type { MonitorStats, SoakRun } from './soak-run.js';
 import { staleKeyDeleteOf } from './soak-world.js';
 import type { LabKind, World } from './soak-world.js';
 import {
@@ -28,51 +31,7 @@ import {
   sightingKey,
 } from './soak-world.js';
 
-/** One reconcile() call of the soak, with what the servers saw of it. */
-export interface SoakRun {
-  label: string;
-  /** Its own bearer token: how the API server tells its requests from another run's. */
-  token: string;
-  settings: RunSettings;
-  /** The virtual time the run's clock says. */
-  now: number;
-  pageSize: number;
-  clusterConcurrency: number;
-  /** How long its lock lasts when it dies without releasing it (the product's default when undefined). */
-  lockTtlMs?: number;
-  requests: number;
-  /** DELETEs served 200 without dryRun. */
-  deletesAccepted: number;
-  /** Deployments this run read (GET) and found absent: `{namespace}/{name}`. */
-  readAbsent: Set<string>;
-  finished: boolean;
-  summary?: Summary;
-  /** Error lines the product logged, to explain a failure. */
-  errors: string[];
-  /** Called at each of its requests with their count so far (to start another run mid-way). */
-  onRequest?: (count: number) => void;
-}
-
-export interface MonitorStats {
-  runs: number;
-  locked: number;
-  aborted: number;
-  partial: number;
-  dryRuns: number;
-  deletes: Record<string, number>;
-  conflicts: number;
-  sessionsCleaned: number;
-  sparedReappeared: number;
-  keyDeletesChecked: number;
-  windowHits: number;
-  /** Stale key deletes (the compare-and-delete EVAL) that reached Redis. */
-  staleKeyDeletesSent: number;
-  /** Stale keys the runs reported deleted, and those their delete found gone already. */
-  staleKeysDeleted: number;
-  staleKeysGone: number;
-  /** Checks that every live session's key was still there. */
-  liveKeysChecked: number;
-}
+export type { MonitorStats, SoakRun } from './soak-run.js';
 
 const MAX_VIOLATIONS = 50;
 
@@ -98,6 +57,8 @@ export class Monitor {
   /** Where the soak is (`tick 7`, `convergence`), for breaches that belong to no run. */
   phase = 'seeding';
   churn: Churn | undefined;
+  /** Where the runs archive, checked at each delete. */
+  archive: SoakArchive | undefined;
 
   private readonly runs = new Map<string, SoakRun>();
   /** The run that sent the latest delete, and the runs whose deletes must not resume since another's began. */
@@ -155,26 +116,29 @@ export class Monitor {
     if (answer.code !== 200 || dryRun) return;
     run.deletesAccepted += 1;
     this.checkDelete(run, kind as LabKind, namespace, name, this.deleting.get(request));
+    this.archive?.atDelete(run.label, kind, namespace, name, this.deleting.get(request)?.metadata.uid);
   }
 
   /**
    * The bridge's `beforeCommand`: a session key goes only when no resource of its session id is
-   * left; so does a stale key (checked before the churn acts on it: a key a new session took
+   * left, and a record holds its value; so does a stale key (checked before the churn acts on it: a key a new session took
    * over is the session's, and its protection is checkLiveKeys'). Then the churn's turn at a
    * stale key delete, awaited: the command reaches Redis only after it.
    */
   beforeCommand(command: readonly string[]): void | Promise<void> {
     if (command[0] === 'SCAN' && command[1] === '0') return this.churn?.atScan();
-    if (command[0] === 'DEL') {
-      for (const key of command.slice(1)) {
-        if (!key.startsWith(SESSION_KEY_PREFIX)) continue;
+    // A DEL, or the compare-and-delete of a key archived.
+    const keys = sessionKeysDeletedBy(command, SESSION_KEY_PREFIX);
+    if (keys.length > 0) {
+      for (const key of keys) {
         this.stats.keyDeletesChecked += 1;
-        this.lastDelete.set(key, `a DEL sent in ${this.phase}`);
+        this.lastDelete.set(key, `a ${command[0]} sent in ${this.phase}`);
         const left = this.world.resourcesOf(key.slice(SESSION_KEY_PREFIX.length));
         if (left.length > 0) this.breach(`the session key ${key} was deleted while ${left.join(', ')} existed`);
       }
-      return;
+      return this.archive?.atKeyDelete(this.phase, keyDeletesIn(command, SESSION_KEY_PREFIX), this.world.redis);
     }
+    if (command[0] === 'DEL') return;
     const id = staleKeyDeleteOf(command);
     if (id === undefined) return;
     const key = `${SESSION_KEY_PREFIX}${id}`;
@@ -187,7 +151,9 @@ export class Monitor {
       const left = this.world.resourcesOf(id);
       if (left.length > 0) this.breach(`a stale key delete was sent for ${key} while ${left.join(', ')} existed`);
     }
-    return this.churn?.atKeyDelete(id);
+    // The archive's check first: the churn may rewrite the key before the delete reaches Redis.
+    const checked = this.archive?.atKeyDelete(this.phase, keyDeletesIn(command, SESSION_KEY_PREFIX), this.world.redis);
+    return checked ? checked.then(() => this.churn?.atKeyDelete(id)) : this.churn?.atKeyDelete(id);
   }
 
   /**
