@@ -37,8 +37,11 @@ export interface ReconcileDependencies {
   lockTtlMs?: number;
   /** Told of the lists and the cleaning as they go (a terminal's progress line). */
   progress?: Progress;
-  /** Where each session is archived before its first delete; undefined: none (the run warns). */
-  archive?: Archive;
+  /**
+   * Where each session is archived before its first delete; undefined: none (the run warns,
+   * a dry run too: what it plans would not be restorable); null: none by design (a snapshot).
+   */
+  archive?: Archive | null;
   /** The cluster's name in archive records (the `Cluster` metric dimension); default its description. */
   clusterName?: string;
 }
@@ -133,7 +136,9 @@ async function run(
 /** Where this run archives; without an archive, a run that may delete says so. */
 function archiveTarget(deps: ReconcileDependencies, startedAt: number, dryRun: boolean, notes: RunNotes): { archive?: ArchiveTarget } {
   if (!deps.archive) {
-    if (!dryRun) notes.warn('No archive is configured (ARCHIVE_BUCKET, or ARCHIVE_DIR / --archive-dir): what this run deletes cannot be restored');
+    if (deps.archive === undefined) {
+      notes.warn(`No archive is configured (ARCHIVE_BUCKET, or ARCHIVE_DIR / --archive-dir): what this run ${dryRun ? 'would delete could not be' : 'deletes cannot be'} restored`);
+    }
     return {};
   }
   return { archive: { archive: deps.archive, cluster: deps.clusterName ?? deps.cluster.description, runStartedAt: new Date(startedAt).toISOString() } };

@@ -69,8 +69,9 @@ const ORDER: Readonly<Record<DeletableKind, number>> = { ConfigMap: 0, Service: 
 /** Restores what the source's records hold; rejects only when the source cannot be listed. */
 export async function restore(options: RestoreOptions, deps: RestoreDependencies): Promise<RestoreSummary> {
   const warnings: string[] = [];
-  const uris = (await deps.reader.list()).reverse();
+  const uris = await deps.reader.list();
   const results: RecordResult[] = [];
+  const chosen: { uri: string; record: ArchiveRecord }[] = [];
   for (const uri of uris) {
     const read = await readRecord(uri, deps.reader);
     if ('error' in read) {
@@ -82,8 +83,11 @@ export async function restore(options: RestoreOptions, deps: RestoreDependencies
     const { record } = read;
     // A key archived alone belongs to no namespace: it is the session's, in whichever it ran.
     if (options.session && (record.sessionId !== options.session.sessionId || (record.namespace !== null && record.namespace !== options.session.namespace))) continue;
-    results.push(await restoreRecord(uri, record, options, deps));
+    chosen.push({ uri, record });
   }
+  // Newest run first, whatever the names: a session archived twice comes back as it was last.
+  chosen.sort((a, b) => compare(b.record.runStartedAt, a.record.runStartedAt) || compare(a.uri, b.uri));
+  for (const { uri, record } of chosen) results.push(await restoreRecord(uri, record, options, deps));
   if (uris.length === 0) warnings.push(`Found no archive record (*.json) in ${options.source}`);
   else if (results.length === 0 && options.session) warnings.push(`Found no record of session ${options.session.namespace}/${options.session.sessionId} in ${options.source}`);
   return summarize(results, options, warnings);
@@ -106,14 +110,13 @@ async function restoreRecord(uri: string, record: ArchiveRecord, options: Restor
     deps.logger.error(`Refused to restore session ${session} from ${uri}: ${result.error}`);
     return result;
   }
-  const resources = [...record.resources].sort((a, b) => ORDER[a.kind as DeletableKind] - ORDER[b.kind as DeletableKind]);
+  // Only a record with a namespace holds resources (parseArchiveRecord checks it).
+  const resources = namespace === null ? [] : [...record.resources].sort((a, b) => ORDER[a.kind as DeletableKind] - ORDER[b.kind as DeletableKind]);
   for (const object of resources) {
-    // Only a record with a namespace holds resources (parseArchiveRecord checks it).
-    if (namespace === null) break;
     const kind = object.kind as DeletableKind;
     const name = object.metadata!.name!;
     result.objects.push(
-      await restoreOne(kind, name, () => deps.cluster.create(kind, namespace, objectToRestore(object, { keep: options.keep }), { dryRun: options.dryRun }), options.dryRun, deps.logger, `${kind} ${namespace}/${name}`),
+      await restoreOne(kind, name, () => deps.cluster.create(kind, namespace!, objectToRestore(object, { keep: options.keep }), { dryRun: options.dryRun }), options.dryRun, deps.logger, `${kind} ${namespace}/${name}`),
     );
   }
   const key = record.sessionKey;
@@ -121,8 +124,8 @@ async function restoreRecord(uri: string, record: ArchiveRecord, options: Restor
     const { store } = deps;
     const refused = !store
       ? 'no session store is configured (UPSTASH_REDIS_REST_URL and a token), so the key was not restored'
-      : !key.key.startsWith(store.keyPrefix)
-        ? `the key is not under SESSION_KEY_PREFIX (${store.keyPrefix}), so it was not restored`
+      : key.key !== `${store.keyPrefix}${sessionId}`
+        ? `the key is not session ${sessionId}'s under SESSION_KEY_PREFIX (${store.keyPrefix}${sessionId}), so it was not restored`
         : undefined;
     if (refused) {
       result.objects.push({ kind: 'SessionKey', name: key.key, action: 'failed', error: refused });
@@ -154,6 +157,10 @@ async function restoreOne(
     logger.error(`Failed to restore ${what}: ${messageOf(error)}`);
     return { kind, name, action: 'failed', error: messageOf(error) };
   }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function summarize(records: RecordResult[], options: RestoreOptions, warnings: string[]): RestoreSummary {

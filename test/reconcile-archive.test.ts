@@ -219,7 +219,7 @@ describe('the archive of a cleaned session', () => {
     expect(w.store.has('lab_session:ghost')).toBe(false);
   });
 
-  it('deletes no stale key whose record cannot be written: failed, archive-failed, the key kept', async () => {
+  it('deletes no stale key whose record cannot be written: failed (delete-failed, the error says why), the key kept', async () => {
     const w = world();
     addSession(w.cluster, { sessionId: 'anchor', deployment: true, now: w.clock.now() });
     w.store.setKey('lab_session:anchor', '{}');
@@ -228,10 +228,70 @@ describe('the archive of a cleaned session', () => {
     w.clock.advanceSeconds(600);
     w.archive.fail(new Error('AccessDenied (HTTP 403)'));
     const summary = await w.run({ staleKeys: 'delete' });
-    expect(summary.staleSessionKeys).toMatchObject([{ key: 'lab_session:ghost', action: 'failed', reason: 'archive-failed' }]);
+    expect(summary.staleSessionKeys).toMatchObject([{ key: 'lab_session:ghost', action: 'failed', reason: 'delete-failed' }]);
     expect(summary.staleSessionKeys[0]!.error).toMatch(/could not write the archive record _keys\/ghost\/.+\.json to fake archive, so it was not deleted: AccessDenied/);
     expect(summary.status).toBe('partial');
     expect(w.store.has('lab_session:ghost')).toBe(true);
     expect(w.store.callsOf('deleteStaleKey')).toEqual([]);
+  });
+
+  it('spares a session whose Deployment comes back while its record is written: the last look is just before the first delete', async () => {
+    // Prepare: the lab-controller recreates the Deployment during a slow archive write
+    const w = world();
+    w.orphan('abc');
+    const write = w.archive.write.bind(w.archive);
+    w.archive.write = async (name, body) => {
+      w.cluster.add({ kind: 'Deployment', namespace: NS, name: 'jupyter-lab-abc', createdAt: w.clock.now() });
+      return write(name, body);
+    };
+    // Act
+    const summary = await w.run();
+    // Assess
+    expect(summary.sessions[0]).toMatchObject({ action: 'spared', reason: 'deployment-reappeared', sessionKey: 'kept' });
+    expect(summary.sessions[0]!.archive).toBeUndefined();
+    expect(w.cluster.deletes()).toEqual([]);
+    expect(w.store.has('lab_session:abc')).toBe(true);
+    const order = steps(w.log).concat(w.log.filter((c) => c.operation === 'deploymentExists').map((c) => `check ${c.subject}`));
+    expect(order).toContain('check Deployment/jupyter-lab/jupyter-lab-abc');
+    expect(w.log.findIndex((c) => c.operation === 'deploymentExists')).toBeGreaterThan(w.log.findIndex((c) => c.operation === 'write'));
+  });
+
+  it('deletes no key that appeared after its session was archived without one (a session starting again, key first)', async () => {
+    // Prepare: a session without a key; its key is written while its resources are deleted
+    const w = world();
+    addSession(w.cluster, { sessionId: 'abc', now: w.clock.now() });
+    const original = w.cluster.delete.bind(w.cluster);
+    w.cluster.delete = async (resource, options) => {
+      if (resource.kind === 'ConfigMap') w.store.setKey('lab_session:abc', '{"sessionId":"abc","new":true}');
+      return original(resource, options);
+    };
+    // Act
+    const summary = await w.run();
+    // Assess
+    expect(summary.sessions[0]).toMatchObject({ action: 'cleaned', sessionKey: 'absent' });
+    expect(w.archive.parsed()[0]!.sessionKey).toBeNull();
+    expect(w.store.get('lab_session:abc')).toBe('{"sessionId":"abc","new":true}');
+    expect(w.store.callsOf('deleteArchivedKey')).toEqual([]);
+    expect(w.logger.entries.some((e) => e.message.startsWith('Deleted no session key lab_session:abc: its session had no key when it was archived'))).toBe(true);
+  });
+
+  it('writes one record of a pending key that the stale-key step deletes in the same run', async () => {
+    // Prepare: a key left pending by an earlier clean, confirmed stale by now
+    const w = world();
+    addSession(w.cluster, { sessionId: 'anchor', deployment: true, now: w.clock.now() });
+    w.store.setKey('lab_session:anchor', '{}');
+    w.store.setKey('lab_session:ghost', '{"user":"bob"}');
+    await w.run({ staleKeys: 'delete' });
+    w.clock.advanceSeconds(600);
+    await w.store.markPendingKeys(['ghost']);
+    w.store.fail('deleteArchivedKey', new Error('the pending path must not run for ghost'));
+    // Act: the stale delete fails after its record was written
+    w.store.fail('deleteStaleKey', new Error('ECONNRESET'), 1);
+    const summary = await w.run({ staleKeys: 'delete' });
+    // Assess
+    expect(summary.staleSessionKeys).toMatchObject([{ key: 'lab_session:ghost', action: 'failed', reason: 'delete-failed' }]);
+    expect(summary.staleSessionKeys[0]!.archive).toBe(`fake://_keys/ghost/${summary.startedAt}.json`);
+    expect([...w.archive.records.keys()].filter((k) => k.startsWith('_keys/ghost/'))).toEqual([`_keys/ghost/${summary.startedAt}.json`]);
+    expect(w.store.has('lab_session:ghost')).toBe(true);
   });
 });

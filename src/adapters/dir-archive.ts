@@ -58,7 +58,7 @@ export class DirectoryRecords implements ArchiveReader {
     return entries
       .filter((e) => e.isFile() && e.name.endsWith('.json'))
       .map((e) => join(e.parentPath, e.name))
-      .sort((a, b) => relative(root, a).localeCompare(relative(root, b)));
+      .sort((a, b) => (relative(root, a) < relative(root, b) ? -1 : 1));
   }
 
   read(uri: string): Promise<string> {

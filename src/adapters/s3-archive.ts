@@ -19,7 +19,9 @@ export interface S3Options {
  * of the environment given (the Lambda's, or the operator's for a restore), path-style URLs for
  * an emulator, and a bucket in another region found by following S3's redirect.
  */
-export function createS3Client({ env, requestTimeoutMs = 10_000 }: S3Options): S3Client {
+// A record is a few kilobytes: 5 s an attempt, three attempts, stay well inside the 30 s the
+// Lambda keeps back from its deadline.
+export function createS3Client({ env, requestTimeoutMs = 5_000 }: S3Options): S3Client {
   const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
   return new S3Client({

@@ -78,15 +78,25 @@ redis.call("DEL", KEYS[1])
 return "deleted"`;
 
 // KEYS: the key. ARGV: type, pttl, then the value flat (a stream: id, field count, fields...).
-// Writes nothing when the key exists; arguments go in slices, under Lua's stack limit.
+// Writes nothing when the key exists. Every write goes through pcall: a command that fails
+// half-way (a score or stream id a hand-edited record got wrong) deletes what was written, so
+// that no half key is left to be taken for one that "exists". Arguments go in slices, under
+// Lua's stack limit.
 const RESTORE_SCRIPT = `
 local key = KEYS[1]
 if redis.call("EXISTS", key) == 1 then return "exists" end
 local kind, pttl = ARGV[1], tonumber(ARGV[2])
-local function many(command, from, to, step)
-  for i = from, to, step do redis.call(command, key, unpack(ARGV, i, math.min(i + step - 1, to))) end
+local function try(...)
+  local answer = redis.pcall(...)
+  if type(answer) == "table" and answer.err then
+    redis.call("DEL", key)
+    error(answer.err)
+  end
 end
-if kind == "string" then redis.call("SET", key, ARGV[3])
+local function many(command, from, to, step)
+  for i = from, to, step do try(command, key, unpack(ARGV, i, math.min(i + step - 1, to))) end
+end
+if kind == "string" then try("SET", key, ARGV[3])
 elseif kind == "hash" then many("HSET", 3, #ARGV, 1000)
 elseif kind == "list" then many("RPUSH", 3, #ARGV, 1000)
 elseif kind == "set" then many("SADD", 3, #ARGV, 1000)
@@ -95,11 +105,12 @@ elseif kind == "stream" then
   local i = 3
   while i <= #ARGV do
     local count = tonumber(ARGV[i + 1])
-    redis.call("XADD", key, ARGV[i], unpack(ARGV, i + 2, i + 1 + count))
+    try("XADD", key, ARGV[i], unpack(ARGV, i + 2, i + 1 + count))
     i = i + 2 + count
   end
 else return redis.error_reply("cannot restore a key of type " .. kind) end
-if pttl and pttl > 0 then redis.call("PEXPIRE", key, pttl) end
+-- What was left of the TTL; 0 (expiring as it was read) keeps a millisecond, not forever.
+if pttl and pttl >= 0 then try("PEXPIRE", key, math.max(1, pttl)) end
 return "restored"`;
 
 /** Reads a key whole; null when there is none. Rejects for a type the archive cannot hold. */

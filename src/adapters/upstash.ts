@@ -55,7 +55,7 @@ const CHUNK = 500;
 // made here, server side, so that the check and the delete are one atomic step. A key that
 // is recreated or rewritten between two runs (a new session under the same id, key first)
 // starts its confirmation over instead of being deleted.
-const FINGERPRINT = `${FINGERPRINT_FUNCTION}
+const SIGHTING_FUNCTIONS = `${FINGERPRINT_FUNCTION}
 local function sighted(value)
   if not value then return nil, nil end
   local sep = string.find(value, ":", 1, true)
@@ -67,7 +67,7 @@ end
 // KEYS: the index set, then per stale key its session key and its sighting key.
 // ARGV: now, ttl seconds, "1" when read-only, then the session ids.
 // Answers per key: its first sighting time, "new" (unseen, read-only), or "gone".
-const KEY_SIGHTINGS_SCRIPT = `${FINGERPRINT}
+const KEY_SIGHTINGS_SCRIPT = `${SIGHTING_FUNCTIONS}
 local out = {}
 for i = 2, #KEYS, 2 do
   local id = ARGV[3 + i / 2]
@@ -93,7 +93,7 @@ return out`;
 // KEYS: the session key, its sighting key, the index set, the delete's mark.
 // ARGV: the session id, now, ttl, the first sighting the run's decision was made on, and the
 // fingerprint of the value archived ("" without an archive).
-const DELETE_STALE_SCRIPT = `${FINGERPRINT}
+const DELETE_STALE_SCRIPT = `${SIGHTING_FUNCTIONS}
 local current = fingerprint(KEYS[1])
 local sighting = redis.call("GET", KEYS[2])
 if not current then

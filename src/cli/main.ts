@@ -181,8 +181,8 @@ async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<
       ? undefined
       : clusterSource(config, { env: io.env, logger, kubeconfigSetting: typeof flags.kubeconfig === 'string' ? '--kubeconfig' : 'KUBECONFIG' });
   const store = snapshot !== undefined ? undefined : await sessionStore(config);
-  // A snapshot is only planned from: it has nothing to archive.
-  const archive = snapshot !== undefined ? undefined : archiveFor(config, { env: io.env });
+  // A snapshot is only planned from: it has nothing to archive (null: none, by design).
+  const archive = snapshot !== undefined ? null : archiveFor(config, { env: io.env });
   const cluster = source ? await source.forRun() : SnapshotCluster.fromFile(snapshot!);
   if (snapshot !== undefined && config.upstash) {
     logger.info('Read the cluster from a snapshot; the session store is not used');
@@ -191,7 +191,7 @@ async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<
   logger.info(`Reconciling ${settings.namespaces.join(', ')} on ${cluster.description}${settings.dryRun ? ' (dry run)' : ''}`);
   let summary: Summary;
   try {
-    summary = await reconcile(settings, { cluster, store, logger, clock, ...(progress ? { progress } : {}), ...(archive ? { archive, clusterName: source!.name } : {}) });
+    summary = await reconcile(settings, { cluster, store, logger, clock, ...(progress ? { progress } : {}), ...(archive ? { archive, clusterName: source!.name } : { archive }) });
   } finally {
     progress?.stop();
   }

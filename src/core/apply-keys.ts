@@ -97,8 +97,9 @@ async function deleteKey(decision: StaleKeyDecision, options: ApplyKeysOptions):
   if (options.archive) {
     const read = await archiveKey(sessionId, store, options.archive);
     if (!read.ok) {
-      logger.error(`Left stale session key ${key} alone: ${read.error}; a later run retries`, { ...fields(decision, 'failed', 'archive-failed'), error: read.error });
-      return { ...outcome(decision, 'failed', 'archive-failed'), error: read.error };
+      // The contract's reason for a stale key that was not deleted; the error says it was the archive.
+      logger.error(`Left stale session key ${key} alone: ${read.error}; a later run retries`, { ...fields(decision, 'failed', 'delete-failed'), error: read.error });
+      return { ...outcome(decision, 'failed', 'delete-failed'), error: read.error };
     }
     if (read.key === null) {
       logger.info(`Found stale session key ${key} already gone`, fields(decision, 'spared', 'gone'));
@@ -106,6 +107,8 @@ async function deleteKey(decision: StaleKeyDecision, options: ApplyKeysOptions):
     }
     archived = { uri: read.uri, fingerprint: read.key.fingerprint };
   }
+  // The record is named in the summary whatever the delete's end: it was written.
+  const named = archived?.uri ? { archive: archived.uri } : {};
   try {
     const result = await store.deleteStaleKey(sessionId, {
       firstSeenAt,
@@ -116,18 +119,18 @@ async function deleteKey(decision: StaleKeyDecision, options: ApplyKeysOptions):
     });
     if (result === 'deleted') {
       logger.info(`Deleted stale session key ${key}: no resource of session ${sessionId} exists${archived ? ` (archived to ${archived.uri})` : ''}`, fields(decision, 'deleted', 'no-resources'));
-      return { ...outcome(decision, 'deleted', 'no-resources'), ...(archived?.uri ? { archive: archived.uri } : {}) };
+      return { ...outcome(decision, 'deleted', 'no-resources'), ...named };
     }
     if (result === 'absent') {
       logger.info(`Found stale session key ${key} already gone`, fields(decision, 'spared', 'gone'));
-      return outcome(decision, 'spared', 'gone');
+      return { ...outcome(decision, 'spared', 'gone'), ...named };
     }
     // Rewritten or recreated since it was seen stale: perhaps a session starting, key first.
     logger.info(`Spared stale session key ${key}: it changed since it was first seen stale; its confirmation starts over`, fields(decision, 'spared', 'unconfirmed'));
-    return { ...outcome(decision, 'spared', 'unconfirmed'), firstSeenAt: now };
+    return { ...outcome(decision, 'spared', 'unconfirmed'), firstSeenAt: now, ...named };
   } catch (error) {
     logger.error(`Failed to delete stale session key ${key}; a later run retries: ${messageOf(error)}`, { ...fields(decision, 'failed', 'delete-failed'), error: messageOf(error) });
-    return { ...outcome(decision, 'failed', 'delete-failed'), error: messageOf(error) };
+    return { ...outcome(decision, 'failed', 'delete-failed'), error: messageOf(error), ...named };
   }
 }
 

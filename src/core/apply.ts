@@ -42,7 +42,11 @@ export interface SessionOutcome {
   error: string | undefined;
   /** The URI of its archive record, once written. */
   archive: string | undefined;
-  /** The fingerprint of its key as archived (null: archived as absent); see ArchiveStep. */
+  /**
+   * Its key as archived: the fingerprint its delete must find (only that value is deleted), or
+   * null when there was no key (none is deleted: one there now came after). Undefined without
+   * an archive, or when the key is not this clean's to delete.
+   */
   keyFingerprint?: string | null;
 }
 
@@ -153,10 +157,11 @@ async function settleKeys(outcomes: SessionOutcome[], options: ApplyOptions): Pr
     } else toDelete.push(id);
   }
   // With an archive, a key goes only while it holds the value its session's record archived.
-  const fingerprints = new Map(toDelete.flatMap((id) => {
-    const archived = byId.get(id)!.find((o) => typeof o.keyFingerprint === 'string');
-    return archived ? [[id, archived.keyFingerprint as string] as const] : [];
-  }));
+  const fingerprints = new Map<string, string | null>();
+  for (const id of toDelete) {
+    const archived = byId.get(id)!.map((o) => o.keyFingerprint).filter((f) => f !== undefined);
+    if (archived.length > 0) fingerprints.set(id, archived.find((f) => f !== null) ?? null);
+  }
   const results = await deleteSessionKeys(toDelete, store, options.concurrency, logger, { archive: options.archive, fingerprints });
   for (const [id, result] of results) {
     for (const o of byId.get(id)!) {
@@ -190,7 +195,6 @@ function fields(decision: SessionDecision): Record<string, unknown> {
   return { namespace, labType, sessionId, resources: resources.map(ref) };
 }
 
-export { ref };
 
 function outcome(decision: SessionDecision, action: SessionAction, reason: string): SessionOutcome {
   return { decision, action, reason, deleted: [], gone: [], sessionKey: undefined, error: undefined, archive: undefined };
@@ -220,13 +224,15 @@ function notReached(decision: SessionDecision, logger: Logger, locked: boolean):
 async function cleanSession(decision: SessionDecision, options: ApplyOptions): Promise<SessionOutcome> {
   const { cluster, dryRun, logger } = options;
   const result = outcome(decision, dryRun ? 'would-clean' : 'cleaned', 'no-deployment');
-  const revived = await deploymentReappeared(decision, options, result);
-  if (revived !== false) return revived;
   const archived = await archiveSession(decision, { cluster, store: options.store, archive: options.archive, dryRun });
   if (!archived.ok) return archiveFailed(result, archived.error, options);
+  if (archived.uri) logger.info(`Archived session ${label(decision)} to ${archived.uri}`, { ...fields(decision), action: 'archived', archive: archived.uri });
+  // The last look comes after the archive (whose write may take a while), just before the first
+  // delete: a Deployment recreated in the meantime spares the session, record or not.
+  const revived = await deploymentReappeared(decision, options, result);
+  if (revived !== false) return revived;
   result.archive = archived.uri;
   result.keyFingerprint = archived.keyFingerprint;
-  if (archived.uri) logger.info(`Archived session ${label(decision)} to ${archived.uri}`, { ...fields(decision), action: 'archived', archive: archived.uri });
   const problems: string[] = [];
   let conflict = false;
   const leftAlone = (resource: ResourceRecord) => {

@@ -88,6 +88,7 @@ export function parseArchiveRecord(text: string, source: string): ArchiveRecord 
     if (!isObject(key) || typeof key.key !== 'string' || typeof key.type !== 'string' || typeof key.pttlMs !== 'number') {
       return fail('"sessionKey" is neither null nor {key, type, value, pttlMs}');
     }
+    if (!Number.isSafeInteger(key.pttlMs) || key.pttlMs < -1) fail(`"sessionKey.pttlMs" is ${key.pttlMs}: -1 (no TTL) or the milliseconds that were left`);
     const problem = valueProblem(key.type, key.value);
     if (problem) fail(`"sessionKey": ${problem}`);
   }
@@ -118,14 +119,19 @@ export function valueProblem(type: string, value: unknown): string | undefined {
   }
 }
 
-/** The metadata fields the API server sets, never sent on a create. */
-const SERVER_SET_METADATA = ['uid', 'resourceVersion', 'creationTimestamp', 'managedFields', 'generation', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
+/**
+ * The metadata fields the API server sets, never sent on a create; and `ownerReferences`: the
+ * owner of an orphan is gone (or it would not be one), and an object restored pointing at it
+ * would be taken by the garbage collector at once.
+ */
+const SERVER_SET_METADATA = ['uid', 'resourceVersion', 'creationTimestamp', 'managedFields', 'generation', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'ownerReferences'];
 
 /**
  * The object a restore creates: the archived one without its server-set fields (`status`,
- * the metadata above, a Service's allocated `clusterIP`/`clusterIPs`: another Service may hold
- * that address now), and, unless `keep` is false, the keep annotation, so that the next run
- * does not clean it again while its Deployment is still missing.
+ * the metadata above, what a Service was allocated: `clusterIP`/`clusterIPs`, each port's
+ * `nodePort`, `healthCheckNodePort`, which another Service may hold now), and, unless `keep` is
+ * false, the keep annotation, so that the next run does not clean it again while its
+ * Deployment is still missing.
  */
 export function objectToRestore(object: KubeObject, { keep }: { keep: boolean }): KubeObject {
   const { status: _status, ...rest } = object;
@@ -140,9 +146,16 @@ export function objectToRestore(object: KubeObject, { keep }: { keep: boolean })
       delete spec.clusterIP;
       delete spec.clusterIPs;
     }
+    delete spec.healthCheckNodePort;
+    if (Array.isArray(spec.ports)) spec.ports = spec.ports.map((port: unknown) => (isObject(port) ? withoutNodePort(port) : port));
     restored.spec = spec;
   }
   return restored;
+}
+
+function withoutNodePort(port: Record<string, unknown>): Record<string, unknown> {
+  const { nodePort: _nodePort, ...rest } = port;
+  return rest;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> & { metadata?: Record<string, unknown> } {

@@ -13,6 +13,8 @@ import { messageOf } from '../errors.js';
 export interface KeyDeleteResult {
   outcome: 'deleted' | 'absent' | 'failed' | 'pending';
   error?: string;
+  /** Why an `absent` key was not looked for, for the log. */
+  note?: string;
 }
 
 /**
@@ -26,7 +28,7 @@ export async function deleteSessionKeys(
   store: SessionStore | undefined,
   concurrency: number,
   logger: Logger,
-  { archive, fingerprints }: { archive?: ArchiveTarget | undefined; fingerprints?: ReadonlyMap<string, string> } = {},
+  { archive, fingerprints }: { archive?: ArchiveTarget | undefined; fingerprints?: ReadonlyMap<string, string | null> } = {},
 ): Promise<Map<string, KeyDeleteResult>> {
   const results = new Map<string, KeyDeleteResult>();
   if (!store || ids.length === 0) return results;
@@ -34,12 +36,13 @@ export async function deleteSessionKeys(
     const key = store.sessionKey(id);
     try {
       const outcome: KeyDeleteResult = archive
-        ? await deleteArchived(id, store, archive, fingerprints?.get(id), logger)
+        ? await deleteArchived(id, store, archive, fingerprints?.has(id) ? fingerprints.get(id)! : undefined, logger)
         : { outcome: (await store.deleteSessionKey(id)) ? 'deleted' : 'absent' };
       results.set(id, outcome);
       if (outcome.outcome === 'deleted' || outcome.outcome === 'absent') {
         const existed = outcome.outcome === 'deleted';
-        logger.info(existed ? `Deleted session key ${key}` : `Found session key ${key} already gone`, { sessionId: id, key, action: existed ? 'deleted-session-key' : 'session-key-absent' });
+        const absent = outcome.note ? `Deleted no session key ${key}: ${outcome.note}` : `Found session key ${key} already gone`;
+        logger.info(existed ? `Deleted session key ${key}` : absent, { sessionId: id, key, action: existed ? 'deleted-session-key' : 'session-key-absent' });
       }
     } catch (error) {
       results.set(id, { outcome: 'failed', error: messageOf(error) });
@@ -56,9 +59,14 @@ export async function deleteSessionKeys(
   return results;
 }
 
-/** A key's delete with an archive: archived first unless its session's record holds it, then only while unchanged. */
-async function deleteArchived(id: string, store: SessionStore, archive: ArchiveTarget, fingerprint: string | undefined, logger: Logger): Promise<KeyDeleteResult> {
+/**
+ * A key's delete with an archive: archived first unless its session's record holds it (then
+ * `fingerprint`, or null when that record found no key: one there now came after, perhaps a new
+ * session starting key first, and is not this clean's), then deleted only while unchanged.
+ */
+async function deleteArchived(id: string, store: SessionStore, archive: ArchiveTarget, fingerprint: string | null | undefined, logger: Logger): Promise<KeyDeleteResult> {
   const key = store.sessionKey(id);
+  if (fingerprint === null) return { outcome: 'absent', note: 'its session had no key when it was archived; one there now came after, and is left alone' };
   if (fingerprint === undefined) {
     const archived = await archiveKey(id, store, archive);
     if (!archived.ok) {

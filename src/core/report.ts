@@ -2,7 +2,7 @@
  * Reporting: outcomes → the contract's summary, and the summary → metric values. Pure.
  */
 import type { SessionKeyOutcome, SessionOutcome } from './apply.js';
-import { ref } from './apply.js';
+import { ref } from './naming.js';
 import type { StaleKeyOutcome, StaleKeyOutcomeAction } from './apply-keys.js';
 import type { LeakedDeployment } from './keys.js';
 import { KEYS_NOT_JUDGED } from './keys.js';

@@ -37,7 +37,10 @@ export async function settle({ store, settings, findings, allListed, plan, outco
   let settledKeys = 0;
   if (allListed && stillLocked()) {
     try {
-      settledKeys = await settlePendingKeys(store, findings, settings.concurrency, logger, archive);
+      // The stale keys this run set out to delete are its stale-key step's (archived and deleted
+      // there, or not): one record, one delete, a run.
+      const staleNow = new Set(plan.staleKeys.filter((k) => k.action === 'delete').map((k) => k.sessionId));
+      settledKeys = await settlePendingKeys(store, findings, settings.concurrency, logger, archive, staleNow);
     } catch (error) {
       notes.problem(`Could not read the session keys left for this run to delete: ${messageOf(error)}`);
     }
@@ -65,7 +68,14 @@ export async function settle({ store, settings, findings, allListed, plan, outco
  * listed namespace has a session with that id; forgets those whose session is alive again.
  * Resolves to the number of keys deleted.
  */
-async function settlePendingKeys(store: SessionStore, findings: readonly NamespaceFindings[], concurrency: number, logger: Logger, archive: ArchiveTarget | undefined): Promise<number> {
+async function settlePendingKeys(
+  store: SessionStore,
+  findings: readonly NamespaceFindings[],
+  concurrency: number,
+  logger: Logger,
+  archive: ArchiveTarget | undefined,
+  staleNow: ReadonlySet<string>,
+): Promise<number> {
   const pending = await store.pendingKeys();
   if (pending.length === 0) return 0;
   const alive = new Set<string>();
@@ -80,7 +90,7 @@ async function settlePendingKeys(store: SessionStore, findings: readonly Namespa
     logger.info(`Forgot ${revived.length} pending session keys: their sessions are alive again`, { sessionIds: revived });
   }
   // An id still orphaned somewhere is the plan's business, this run or a later one.
-  const gone = pending.filter((id) => !alive.has(id) && !orphaned.has(id));
+  const gone = pending.filter((id) => !alive.has(id) && !orphaned.has(id) && !staleNow.has(id));
   // Archived alone first (when there is an archive): its session's record may be older than its value.
   const results = await deleteSessionKeys(gone, store, concurrency, logger, { archive });
   const failed = [...results.values()].filter((r) => r.outcome === 'failed').length;

@@ -201,6 +201,19 @@ describe('a session key whole, through the Upstash bridge', () => {
     expect(await deleteArchivedKey(redis(), 'k', fingerprint)).toBe('absent');
   });
 
+  it('leaves no half key when a write fails half-way (a score a hand-edited record got wrong): nothing is there, and it says why', async () => {
+    const scores = Array.from({ length: 1500 }, (_, i) => [`m${i}`, String(i)] as [string, string]);
+    scores[1200] = ['m1200', 'not-a-number'];
+    await expect(restoreKeyValue(redis(), { key: 'k', type: 'zset', value: scores, pttlMs: 60_000 }, { dryRun: false })).rejects.toThrow(/not a valid float/);
+    expect(await servers.direct.call('EXISTS', 'k')).toBe(0);
+  });
+
+  it('keeps a millisecond of a TTL that was 0 when read, rather than none', async () => {
+    await restoreKeyValue(redis(), { key: 'k', type: 'string', value: 'v', pttlMs: 0 }, { dryRun: false });
+    // -1 would be a key kept for ever; -2 (gone already) or 1 is what was left
+    expect([-2, 0, 1]).toContain(Number(await servers.direct.call('PTTL', 'k')));
+  });
+
   it('refuses a value that does not fit its type, before writing anything', async () => {
     await expect(restoreKeyValue(redis(), { key: 'k', type: 'hash', value: ['a'], pttlMs: -1 }, { dryRun: false })).rejects.toThrow(/a hash key's value is not an object of strings/);
     expect(await servers.direct.call('EXISTS', 'k')).toBe(0);

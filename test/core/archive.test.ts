@@ -84,6 +84,8 @@ describe('the archive record', () => {
     ['holding an object of another namespace', JSON.stringify(record({ resources: [{ ...servedService(), metadata: { name: 'x', namespace: 'kube-system' } }] })), /resources\[0\] is in namespace "kube-system", not the record's "jupyter-lab"/],
     ['holding an object without a name', JSON.stringify(record({ resources: [{ kind: 'ConfigMap', metadata: {} }] })), /resources\[0\] has no metadata.name/],
     ['with a key of a type it cannot restore', JSON.stringify(record({ sessionKey: { key: 'k', type: 'ReJSON-RL' as 'string', value: 'x', pttlMs: -1 } })), /"sessionKey": the type "ReJSON-RL" cannot be restored/],
+    ['with a TTL that is no TTL', JSON.stringify(record({ sessionKey: { key: 'k', type: 'string', value: 'x', pttlMs: 1.5 } })), /"sessionKey.pttlMs" is 1.5: -1 \(no TTL\) or the milliseconds that were left/],
+    ['with a TTL below -1', JSON.stringify(record({ sessionKey: { key: 'k', type: 'string', value: 'x', pttlMs: -2 } })), /"sessionKey.pttlMs" is -2/],
     ['with a hash key whose value is a string', JSON.stringify(record({ sessionKey: { key: 'k', type: 'hash', value: 'x', pttlMs: -1 } })), /a hash key's value is not an object of strings/],
   ])('refuses a record %s, naming the record and what is wrong', (_what, text, message) => {
     expect(parseError(text)).toMatch(message);
@@ -128,6 +130,17 @@ describe('what a restore sends', () => {
     const sent = objectToRestore(configMap, { keep: false });
     expect(sent.metadata!.annotations ?? {}).toEqual(configMap.metadata!.annotations ?? {});
     expect(sent.data).toEqual(configMap.data);
+  });
+
+  it('drops what an allocator gave a Service (node ports) and the owner references an orphan no longer has', () => {
+    const served = servedService();
+    served.metadata = { ...served.metadata, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'jupyter-lab-abc123', uid: 'gone' }] };
+    served.spec = { ...(served.spec as object), type: 'LoadBalancer', healthCheckNodePort: 31999, ports: [{ name: 'http', port: 80, targetPort: 8888, nodePort: 31080 }] };
+    const sent = objectToRestore(served, { keep: true });
+    expect(sent.metadata).not.toHaveProperty('ownerReferences');
+    expect(sent.spec).not.toHaveProperty('healthCheckNodePort');
+    expect((sent.spec as { ports: unknown[] }).ports).toEqual([{ name: 'http', port: 80, targetPort: 8888 }]);
+    expect((sent.spec as { type: string }).type).toBe('LoadBalancer');
   });
 
   it("keeps a headless Service's clusterIP None: it is its definition, not an allocation", () => {
