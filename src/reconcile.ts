@@ -136,9 +136,9 @@ async function run(
 /** Where this run archives; without an archive, a run that may delete says so. */
 function archiveTarget(deps: ReconcileDependencies, startedAt: number, dryRun: boolean, notes: RunNotes): { archive?: ArchiveTarget } {
   if (!deps.archive) {
-    if (deps.archive === undefined) {
-      notes.warn(`No archive is configured (ARCHIVE_BUCKET, or ARCHIVE_DIR / --archive-dir): what this run ${dryRun ? 'would delete could not be' : 'deletes cannot be'} restored`);
-    }
+    // A warning of the run, in its summary either way; logged as one only when it deletes.
+    const say = dryRun ? notes.note.bind(notes) : notes.warn.bind(notes);
+    if (deps.archive === undefined) say(`No archive is configured (ARCHIVE_BUCKET, or ARCHIVE_DIR / --archive-dir): what this run ${dryRun ? 'would delete could not be' : 'deletes cannot be'} restored`);
     return {};
   }
   return { archive: { archive: deps.archive, cluster: deps.clusterName ?? deps.cluster.description, runStartedAt: new Date(startedAt).toISOString() } };

@@ -164,6 +164,21 @@ describe('reconcile', () => {
     expect(w.store.has('lab_session:abc')).toBe(false);
   });
 
+  it('keeps the sighting of an id while another lab type of it is still orphaned in the namespace', async () => {
+    // Prepare: two lab types of one id, seen orphaned; one of them too young to clean yet
+    const w = world();
+    orphan(w, 'abc');
+    addSession(w.cluster, { sessionId: 'abc', labType: 'pg16', kinds: ['ConfigMap'], ageSeconds: 0, now: w.clock.now() + 240_000 });
+    const firstAt = w.clock.now();
+    await run(w);
+    w.clock.advanceSeconds(240);
+    // Act
+    const due = await run(w);
+    // Assess: one cleaned, the other spared, and the sighting they share stays
+    expect(due.sessions.map((s) => [s.labType, s.action, s.reason])).toEqual([['jupyter', 'cleaned', 'no-deployment'], ['pg16', 'spared', 'too-young']]);
+    expect(w.store.get(sightingKey(NS, 'abc'))).toBe(String(firstAt));
+  });
+
   it('forgets the sighting of a session that is alive again, so that it must be confirmed anew', async () => {
     // Prepare: seen orphaned once, then the lab-controller recreates its Deployment
     const w = world();

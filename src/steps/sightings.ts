@@ -59,19 +59,20 @@ export async function forgetSightings(
   findings: readonly NamespaceFindings[],
   outcomes: readonly SessionOutcome[],
 ): Promise<void> {
-  const cleaned = new Map<string, string[]>();
+  // The sighting is the namespace's and id's, shared by lab types: it goes once every orphan of
+  // that id there was cleaned, and stays while one is still to be (found by a generated cluster).
+  const cleaned = new Set<string>();
+  const stillOrphaned = new Set<string>();
   for (const outcome of outcomes) {
-    if (outcome.action !== 'cleaned') continue;
     const { namespace, sessionId } = outcome.decision.orphan;
-    const ids = cleaned.get(namespace) ?? [];
-    ids.push(sessionId);
-    cleaned.set(namespace, ids);
+    (outcome.action === 'cleaned' ? cleaned : stillOrphaned).add(`${namespace}/${sessionId}`);
   }
   await settleAll(
     findings.map(async (ns) => {
       const orphaned = new Set(ns.orphans.map((o) => o.sessionId));
       const alive = [...ns.liveSessionIds].filter((id) => !orphaned.has(id));
-      const ids = [...alive, ...(cleaned.get(ns.namespace) ?? [])];
+      const done = [...orphaned].filter((id) => cleaned.has(`${ns.namespace}/${id}`) && !stillOrphaned.has(`${ns.namespace}/${id}`));
+      const ids = [...alive, ...done];
       if (ids.length > 0) await store.forgetSightings(ns.namespace, ids);
     }),
   );
