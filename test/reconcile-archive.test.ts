@@ -9,20 +9,10 @@ import { describe, expect, it } from 'vitest';
 import type { RunSettings } from '../src/reconcile.js';
 import { reconcile } from '../src/reconcile.js';
 import { addSession, fakeWorld } from './support/fakes.js';
+import { settings } from './support/lab.js';
 
 const NS = 'jupyter-lab';
-const SETTINGS: RunSettings = {
-  enabled: true,
-  namespaces: [NS],
-  dryRun: false,
-  minAgeSeconds: 300,
-  confirmSeconds: 0,
-  maxDeletions: 50,
-  concurrency: 2,
-  intervalSeconds: 300,
-  staleKeys: 'report',
-  narrowed: false,
-};
+const SETTINGS: RunSettings = settings({ namespaces: [NS], concurrency: 2 });
 
 function world() {
   const fakes = fakeWorld();
@@ -34,7 +24,15 @@ function world() {
     store.setKey(store.sessionKey(sessionId), JSON.stringify({ sessionId, user: 'ada' }), 3_600_000);
     return added;
   };
-  return { ...fakes, run, orphan };
+  /** A key without any resource (beside a live session, so that the namespace is not empty), seen stale by a first run, and old enough now. */
+  const seenStale = async (sessionId: string, value: string) => {
+    addSession(cluster, { sessionId: 'anchor', deployment: true, now: clock.now() });
+    store.setKey('lab_session:anchor', '{}');
+    store.setKey(store.sessionKey(sessionId), value);
+    await run({ staleKeys: 'delete' });
+    clock.advanceSeconds(600);
+  };
+  return { ...fakes, run, orphan, seenStale };
 }
 
 /** The calls of the run that are reads, writes and deletes of a session, in order. */
@@ -203,11 +201,7 @@ describe('the archive of a cleaned session', () => {
   it('archives a stale key alone before deleting it, and deletes it only while it holds the value archived', async () => {
     // Prepare: a key without any resource, seen stale by a first run
     const w = world();
-    addSession(w.cluster, { sessionId: 'anchor', deployment: true, now: w.clock.now() });
-    w.store.setKey('lab_session:anchor', '{}');
-    w.store.setKey('lab_session:ghost', '{"user":"bob"}');
-    await w.run({ staleKeys: 'delete' });
-    w.clock.advanceSeconds(600);
+    await w.seenStale('ghost', '{"user":"bob"}');
     // Act
     const summary = await w.run({ staleKeys: 'delete' });
     // Assess
@@ -221,11 +215,7 @@ describe('the archive of a cleaned session', () => {
 
   it('deletes no stale key whose record cannot be written: failed (delete-failed, the error says why), the key kept', async () => {
     const w = world();
-    addSession(w.cluster, { sessionId: 'anchor', deployment: true, now: w.clock.now() });
-    w.store.setKey('lab_session:anchor', '{}');
-    w.store.setKey('lab_session:ghost', '{"user":"bob"}');
-    await w.run({ staleKeys: 'delete' });
-    w.clock.advanceSeconds(600);
+    await w.seenStale('ghost', '{"user":"bob"}');
     w.archive.fail(new Error('AccessDenied (HTTP 403)'));
     const summary = await w.run({ staleKeys: 'delete' });
     expect(summary.staleSessionKeys).toMatchObject([{ key: 'lab_session:ghost', action: 'failed', reason: 'delete-failed' }]);
@@ -278,11 +268,7 @@ describe('the archive of a cleaned session', () => {
   it('writes one record of a pending key that the stale-key step deletes in the same run', async () => {
     // Prepare: a key left pending by an earlier clean, confirmed stale by now
     const w = world();
-    addSession(w.cluster, { sessionId: 'anchor', deployment: true, now: w.clock.now() });
-    w.store.setKey('lab_session:anchor', '{}');
-    w.store.setKey('lab_session:ghost', '{"user":"bob"}');
-    await w.run({ staleKeys: 'delete' });
-    w.clock.advanceSeconds(600);
+    await w.seenStale('ghost', '{"user":"bob"}');
     await w.store.markPendingKeys(['ghost']);
     w.store.fail('deleteArchivedKey', new Error('the pending path must not run for ghost'));
     // Act: the stale delete fails after its record was written

@@ -179,7 +179,7 @@ async function run(command: 'plan' | 'apply', flags: Flags, io: CliIo): Promise<
   const source =
     snapshot !== undefined
       ? undefined
-      : clusterSource(config, { env: io.env, logger, kubeconfigSetting: typeof flags.kubeconfig === 'string' ? '--kubeconfig' : 'KUBECONFIG' });
+      : clusterSource(config, { env: io.env, logger, kubeconfigSetting: kubeconfigSettingOf(flags) });
   const store = snapshot !== undefined ? undefined : await sessionStore(config);
   // A snapshot is only planned from: it has nothing to archive (null: none, by design).
   const archive = snapshot !== undefined ? null : archiveFor(config, { env: io.env });
@@ -215,19 +215,23 @@ async function restoreCommand(source: string, flags: Flags, io: CliIo): Promise<
   const config = configFrom(flags, io);
   const allowlist = narrow(config.namespaces, flags.namespaces as string | undefined);
   const logger = terminalLogger(io.stderr);
-  const kubeconfigSetting = typeof flags.kubeconfig === 'string' ? '--kubeconfig' : 'KUBECONFIG';
   const summary = await runRestore(
     { source, dryRun: flags['dry-run'] === true, keep: flags['no-keep'] !== true, session: flags.session as string | undefined },
-    { ...config, namespaces: allowlist },
+    allowlist,
     {
       env: io.env,
       logger,
-      cluster: () => clusterSource(config, { env: io.env, logger, kubeconfigSetting }).forRun(),
+      cluster: () => clusterSource(config, { env: io.env, logger, kubeconfigSetting: kubeconfigSettingOf(flags) }).forRun(),
       store: () => sessionStore(config),
     },
   );
   io.stdout.write(output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : renderRestoreTable(summary));
   return summary.status === 'ok' ? 0 : 1;
+}
+
+/** What to name in errors about the kubeconfig path: the flag when given, else the variable. */
+function kubeconfigSettingOf(flags: Flags): string {
+  return typeof flags.kubeconfig === 'string' ? '--kubeconfig' : 'KUBECONFIG';
 }
 
 function outputOf(flags: Flags): 'table' | 'json' {

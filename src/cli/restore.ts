@@ -2,7 +2,6 @@
  * `lab-reconciler restore SOURCE`: puts back what archive records hold, with the operator's
  * credentials (the reconciler's own Role cannot create). The flags, the sources, the table.
  */
-import type { Config } from '../config.js';
 import { ConfigError } from '../config.js';
 import type { ArchiveReader, KeyRestorer, Logger, ResourceCreator } from '../ports.js';
 import type { RestoreSummary } from '../restore.js';
@@ -22,7 +21,8 @@ export interface RestoreFlags {
 /** Runs a restore; resolves to its summary. Bad flags are ConfigErrors, before any request. */
 export async function runRestore(
   flags: RestoreFlags,
-  config: Config,
+  /** RECONCILIATION_NAMESPACES, narrowed by --namespaces. */
+  allowlist: readonly string[],
   deps: { env: Readonly<Record<string, string | undefined>>; cluster: () => Promise<ResourceCreator>; store: () => Promise<KeyRestorer | undefined>; logger: Logger },
 ): Promise<RestoreSummary> {
   const session = parseSession(flags.session);
@@ -31,7 +31,7 @@ export async function runRestore(
   const store = await deps.store();
   deps.logger.info(`Restoring from ${flags.source} to ${cluster.description}${flags.dryRun ? ' (dry run)' : ''}`);
   return restore(
-    { source: flags.source, dryRun: flags.dryRun, keep: flags.keep, allowlist: config.namespaces, ...(session ? { session } : {}) },
+    { source: flags.source, dryRun: flags.dryRun, keep: flags.keep, allowlist, ...(session ? { session } : {}) },
     { reader, cluster, store, logger: deps.logger },
   );
 }

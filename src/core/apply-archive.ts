@@ -79,11 +79,9 @@ export async function archiveSession(decision: SessionDecision, options: Archive
   let key: KeyRead | null = null;
   // The key is archived only when this clean may delete it: one alive elsewhere stays.
   if (options.store && decision.mayDeleteSessionKey) {
-    try {
-      key = await options.store.readSessionKey(decision.orphan.sessionId);
-    } catch (error) {
-      return { ok: false, error: `could not read session key ${options.store.sessionKey(decision.orphan.sessionId)} for the archive, so nothing was deleted: ${messageOf(error)}` };
-    }
+    const read = await readKey(options.store, decision.orphan.sessionId, 'nothing was deleted');
+    if (!read.ok) return read;
+    key = read.key;
     step.keyFingerprint = key?.fingerprint ?? null;
   }
   if (options.dryRun || (objects.length === 0 && key === null)) return step;
@@ -104,15 +102,20 @@ export async function archiveKey(
   store: SessionStore,
   target: ArchiveTarget,
 ): Promise<{ ok: true; key: KeyRead | null; uri: string | undefined } | { ok: false; error: string }> {
-  let key: KeyRead | null;
-  try {
-    key = await store.readSessionKey(sessionId);
-  } catch (error) {
-    return { ok: false, error: `could not read session key ${store.sessionKey(sessionId)} for the archive, so it was not deleted: ${messageOf(error)}` };
-  }
+  const read = await readKey(store, sessionId, 'it was not deleted');
+  if (!read.ok) return read;
+  const { key } = read;
   if (key === null) return { ok: true, key, uri: undefined };
   const written = await writeRecord(target, { namespace: null, labType: null, sessionId, reason: 'no-resources', resources: [], sessionKey: key.snapshot }, 'it was not deleted');
   return written.ok ? { ok: true, key, uri: written.uri } : written;
+}
+
+async function readKey(store: SessionStore, sessionId: string, consequence: string): Promise<{ ok: true; key: KeyRead | null } | { ok: false; error: string }> {
+  try {
+    return { ok: true, key: await store.readSessionKey(sessionId) };
+  } catch (error) {
+    return { ok: false, error: `could not read session key ${store.sessionKey(sessionId)} for the archive, so ${consequence}: ${messageOf(error)}` };
+  }
 }
 
 async function writeRecord(

@@ -101,11 +101,9 @@ async function deleteKey(decision: StaleKeyDecision, options: ApplyKeysOptions):
       logger.error(`Left stale session key ${key} alone: ${read.error}; a later run retries`, { ...fields(decision, 'failed', 'delete-failed'), error: read.error });
       return { ...outcome(decision, 'failed', 'delete-failed'), error: read.error };
     }
-    if (read.key === null) {
-      logger.info(`Found stale session key ${key} already gone`, fields(decision, 'spared', 'gone'));
-      return outcome(decision, 'spared', 'gone');
-    }
-    archived = { uri: read.uri, fingerprint: read.key.fingerprint };
+    // Gone at the read: the delete finds it absent and forgets its sighting; a key back by then
+    // matches no fingerprint ("none"), so it is taken for changed, never deleted unarchived.
+    archived = { uri: read.uri, fingerprint: read.key?.fingerprint ?? 'none' };
   }
   // The record is named in the summary whatever the delete's end: it was written.
   const named = archived?.uri ? { archive: archived.uri } : {};

@@ -195,7 +195,6 @@ function fields(decision: SessionDecision): Record<string, unknown> {
   return { namespace, labType, sessionId, resources: resources.map(ref) };
 }
 
-
 function outcome(decision: SessionDecision, action: SessionAction, reason: string): SessionOutcome {
   return { decision, action, reason, deleted: [], gone: [], sessionKey: undefined, error: undefined, archive: undefined };
 }

@@ -36,7 +36,7 @@ export async function deleteSessionKeys(
     const key = store.sessionKey(id);
     try {
       const outcome: KeyDeleteResult = archive
-        ? await deleteArchived(id, store, archive, fingerprints?.has(id) ? fingerprints.get(id)! : undefined, logger)
+        ? await deleteArchived(id, store, archive, fingerprints?.get(id), logger)
         : { outcome: (await store.deleteSessionKey(id)) ? 'deleted' : 'absent' };
       results.set(id, outcome);
       if (outcome.outcome === 'deleted' || outcome.outcome === 'absent') {
