@@ -55,12 +55,12 @@ function parseSession(value: string | undefined): { namespace: string; sessionId
 /** The restore, for a person: per record, each object and what became of it. */
 export function renderRestoreTable(summary: RestoreSummary): string {
   const out: string[] = [];
-  const mode = summary.dryRun ? 'dry run: nothing was created' : 'objects were created';
-  out.push(`lab-reconciler restore from ${summary.source} (${mode})`, `status: ${summary.status}`);
+  out.push(`lab-reconciler restore from ${summary.source}${summary.dryRun ? ' (dry run: nothing was created)' : ''}`, `status: ${summary.status}`);
   const rows = [['NAMESPACE', 'LAB', 'SESSION', 'OBJECT', 'ACTION', 'DETAIL']];
   for (const r of summary.records) {
     const where = [r.namespace ?? '-', r.labType ?? '-', r.sessionId ?? '-'];
-    if (r.error !== undefined) rows.push([...where, '-', 'failed', `${r.record}: ${r.error}`]);
+    // Name the record, unless its error already does.
+    if (r.error !== undefined) rows.push([...where, '-', 'failed', r.error.includes(r.record) ? r.error : `${r.record}: ${r.error}`]);
     for (const o of r.objects) rows.push([...where, `${o.kind}/${o.name}`, o.action, o.error ?? (o.action === 'exists' ? 'exists now: left as it is' : '')]);
   }
   if (rows.length > 1) out.push('', columns(rows));

@@ -254,6 +254,10 @@ describe('restore refuses, and overwrites nothing', () => {
     expect(summary.records[0]!.error).toMatch(message);
     expect(summary.records[0]!.error).toContain(file);
     expect(server.requests.filter((r) => r.verb === 'create')).toEqual([]);
+    // The table names the record once, and claims nothing was created
+    const table = await runCli(['restore', file], env);
+    expect(table.stdout.split('\n')[0]).toBe(`lab-reconciler restore from ${file}`);
+    expect(table.stdout.split(file).length - 1).toBe(2);
   });
 
   it('a record of a namespace outside the allowlist: exit 1, the namespace and allowlist named, nothing created', async () => {
